@@ -1,0 +1,436 @@
+//! The push-API request parser: one HTTP/1.1 request (head and
+//! Content-Length body) from the front of a keep-alive connection's buffer,
+//! plus the x-www-form-urlencoded decoder shared by queries and form bodies.
+//! No I/O here; chunked bodies are refused rather than decoded.
+
+use std::fmt;
+
+pub const MAX_HEAD: usize = 8192;
+pub const MAX_TARGET: usize = 4096;
+pub const MAX_HEADERS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    /// Percent-decoded path.
+    pub path: String,
+    /// Decoded query pairs, in order.
+    pub query: Vec<(String, String)>,
+    /// Names lowercased, values as lossy UTF-8.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub keep_alive: bool,
+}
+
+impl Request {
+    pub fn header(&self, lowercase_name: &str) -> Option<&str> {
+        first(&self.headers, lowercase_name)
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        first(&self.query, name)
+    }
+
+    /// Path split on '/', empty segments dropped.
+    pub fn path_segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    HeadTooLarge,
+    UriTooLong,
+    Malformed(&'static str),
+    BadTarget,
+    /// POST/PUT without Content-Length, or any Transfer-Encoding.
+    LengthRequired,
+    BadContentLength,
+    BodyTooLarge,
+}
+
+impl RequestError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::HeadTooLarge => 431,
+            Self::UriTooLong => 414,
+            Self::Malformed(_) | Self::BadTarget | Self::BadContentLength => 400,
+            Self::LengthRequired => 411,
+            Self::BodyTooLarge => 413,
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::HeadTooLarge => "request head too large",
+            Self::UriTooLong => "request target too long",
+            Self::Malformed(what) => what,
+            Self::BadTarget => "bad request target",
+            Self::LengthRequired => "content-length required",
+            Self::BadContentLength => "bad content-length",
+            Self::BodyTooLarge => "request body too large",
+        })
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// Parses one request from the front of `buf`. `Ok(None)` means more bytes
+/// are needed; `Ok(Some((req, n)))` means the request occupies `buf[..n]`.
+pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(Request, usize)>, RequestError> {
+    let window = buf.get(..MAX_HEAD).unwrap_or(buf);
+    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut raw);
+    let head_len = match req.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return partial(window, req.path),
+        // 431 fits: the header section as a whole is too large for us.
+        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeadTooLarge),
+        Err(e) => return Err(RequestError::Malformed(httparse_reason(e))),
+    };
+    let target = req.path.ok_or(RequestError::Malformed("missing target"))?;
+    if target.len() > MAX_TARGET {
+        return Err(RequestError::UriTooLong);
+    }
+    let (path, query) = split_target(target)?;
+    let method = method(req.method.unwrap_or(""));
+    let headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .map(|h| {
+            let value = String::from_utf8_lossy(h.value).into_owned();
+            (h.name.to_ascii_lowercase(), value)
+        })
+        .collect();
+    let body_len = body_len(method, &headers, max_body)?;
+    // `body_len <= max_body`, but a max_body near usize::MAX could overflow.
+    let total = head_len
+        .checked_add(body_len)
+        .ok_or(RequestError::BodyTooLarge)?;
+    let Some(body) = buf.get(head_len..total) else {
+        return Ok(None);
+    };
+    let keep_alive = keep_alive(req.version, &headers);
+    let request = Request {
+        method,
+        path,
+        query,
+        headers,
+        body: body.to_vec(),
+        keep_alive,
+    };
+    Ok(Some((request, total)))
+}
+
+/// An incomplete head: wait, unless the window is already full (or the
+/// target alone is already over its limit).
+fn partial(window: &[u8], path: Option<&str>) -> Result<Option<(Request, usize)>, RequestError> {
+    if path.is_some_and(|p| p.len() > MAX_TARGET) {
+        Err(RequestError::UriTooLong)
+    } else if window.len() < MAX_HEAD {
+        Ok(None)
+    } else if window.windows(2).any(|w| w == b"\r\n") {
+        Err(RequestError::HeadTooLarge)
+    } else {
+        // Still inside the request line after MAX_HEAD bytes.
+        Err(RequestError::UriTooLong)
+    }
+}
+
+fn method(m: &str) -> Method {
+    match m {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        _ => Method::Other,
+    }
+}
+
+/// Splits an origin-form target into a decoded path and decoded query pairs.
+fn split_target(target: &str) -> Result<(String, Vec<(String, String)>), RequestError> {
+    if !target.starts_with('/') {
+        return Err(RequestError::BadTarget);
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = percent_decode(path.as_bytes())
+        .and_then(|p| String::from_utf8(p).ok())
+        .ok_or(RequestError::BadTarget)?;
+    Ok((path, form_decode(query.as_bytes())))
+}
+
+/// The body length the head announces, checked against `max_body` before any
+/// body byte arrives.
+fn body_len(
+    method: Method,
+    headers: &[(String, String)],
+    max_body: usize,
+) -> Result<usize, RequestError> {
+    if first(headers, "transfer-encoding").is_some() {
+        return Err(RequestError::LengthRequired);
+    }
+    let mut len: Option<usize> = None;
+    // Identical duplicates (also as a list, "5, 5") are allowed; others conflict.
+    let items = headers
+        .iter()
+        .filter(|(n, _)| n == "content-length")
+        .flat_map(|(_, v)| v.split(','));
+    for item in items {
+        let n = parse_length(item.trim())?;
+        if len.is_some_and(|l| l != n) {
+            return Err(RequestError::BadContentLength);
+        }
+        len = Some(n);
+    }
+    match (len, method) {
+        (Some(n), _) if n > max_body => Err(RequestError::BodyTooLarge),
+        (Some(n), _) => Ok(n),
+        (None, Method::Post | Method::Put) => Err(RequestError::LengthRequired),
+        (None, _) => Ok(0),
+    }
+}
+
+/// Digits only (no sign, no spaces); a numeric value too big for usize is
+/// simply too large.
+fn parse_length(s: &str) -> Result<usize, RequestError> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RequestError::BadContentLength);
+    }
+    s.parse().map_err(|_| RequestError::BodyTooLarge)
+}
+
+fn keep_alive(version: Option<u8>, headers: &[(String, String)]) -> bool {
+    let conn = |token: &str| {
+        headers
+            .iter()
+            .filter(|(n, _)| n == "connection")
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    match version {
+        Some(1) => !conn("close"),
+        _ => conn("keep-alive"),
+    }
+}
+
+fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn httparse_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Version => "invalid http version",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Token | httparse::Error::Status => "invalid request line",
+    }
+}
+
+/// x-www-form-urlencoded pairs: split on '&', then at the first '='; '+' is
+/// a space; a broken escape is kept literally, as browsers do.
+pub fn form_decode(s: &[u8]) -> Vec<(String, String)> {
+    s.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut kv = pair.splitn(2, |&b| b == b'=');
+            let k = kv.next().unwrap_or_default();
+            let v = kv.next().unwrap_or_default();
+            (form_component(k), form_component(v))
+        })
+        .collect()
+}
+
+fn form_component(s: &[u8]) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        let (byte, step) = match (b, escape_at(s, i)) {
+            (_, Some(decoded)) => (decoded, 3),
+            (b'+', None) => (b' ', 1),
+            _ => (b, 1),
+        };
+        out.push(byte);
+        i += step;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Strict percent-decoding for paths ('+' stays '+'): `None` on any '%' not
+/// followed by two hex digits.
+fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        let (byte, step) = match b {
+            b'%' => (escape_at(s, i)?, 3),
+            _ => (b, 1),
+        };
+        out.push(byte);
+        i += step;
+    }
+    Some(out)
+}
+
+/// The byte encoded by "%XX" at `s[i..]`, if that is a valid escape.
+fn escape_at(s: &[u8], i: usize) -> Option<u8> {
+    let hex = |j: usize| s.get(j).and_then(|&c| (c as char).to_digit(16));
+    let hi = hex(i.checked_add(1)?)?;
+    let lo = hex(i.checked_add(2)?)?;
+    (s.get(i) == Some(&b'%')).then_some((hi * 16 + lo) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RequestError as E;
+
+    /// Test requests are written with bare "\n"; the wire wants CRLF.
+    fn wire(s: &str) -> Vec<u8> {
+        s.replace('\n', "\r\n").into_bytes()
+    }
+
+    fn ok(buf: &[u8]) -> (Request, usize) {
+        parse(buf, 1024).unwrap().unwrap()
+    }
+
+    macro_rules! accepts {
+        ($($name:ident: $req:expr => $method:ident, keep_alive: $ka:literal, $body:expr;)*)
+            => {$(
+            #[test]
+            fn $name() {
+                let buf = wire($req);
+                let (r, n) = ok(&buf);
+                assert_eq!((r.method, r.keep_alive, n), (Method::$method, $ka, buf.len()));
+                assert_eq!(r.body, $body);
+            }
+        )*};
+    }
+
+    accepts! {
+        post: "POST /p HTTP/1.1\nContent-Length: 3\n\nabc" => Post, keep_alive: true, b"abc";
+        put_same_lengths: "PUT /p HTTP/1.1\nContent-Length: 2, 2\nContent-Length: 2\n\nhi"
+            => Put, keep_alive: true, b"hi";
+        delete_close: "DELETE /c/1 HTTP/1.1\nConnection: Close\n\n"
+            => Delete, keep_alive: false, b"";
+        head_http10: "HEAD / HTTP/1.0\n\n" => Head, keep_alive: false, b"";
+        get_http10_keep_alive: "GET / HTTP/1.0\nConnection: Keep-Alive\n\n"
+            => Get, keep_alive: true, b"";
+        other_close_in_list: "PATCH / HTTP/1.1\nConnection: foo, close\n\n"
+            => Other, keep_alive: false, b"";
+    }
+
+    macro_rules! rejects {
+        ($($name:ident: $req:expr => $err:expr, $status:literal;)*) => {$(
+            #[test]
+            fn $name() {
+                let err = parse(&wire(&$req), 1024).unwrap_err();
+                assert_eq!((&err, err.status()), (&$err, $status));
+            }
+        )*};
+    }
+
+    rejects! {
+        post_no_length: "POST / HTTP/1.1\n\n" => E::LengthRequired, 411;
+        chunked: "PUT / HTTP/1.1\nTransfer-Encoding: chunked\n\n" => E::LengthRequired, 411;
+        chunked_with_length: "GET / HTTP/1.1\nTransfer-Encoding: chunked\nContent-Length: 1\n\n"
+            => E::LengthRequired, 411;
+        too_large_before_body: "POST / HTTP/1.1\nContent-Length: 1025\n\n" => E::BodyTooLarge, 413;
+        length_overflow: "POST / HTTP/1.1\nContent-Length: 99999999999999999999999\n\n"
+            => E::BodyTooLarge, 413;
+        signed_length: "POST / HTTP/1.1\nContent-Length: +5\n\n" => E::BadContentLength, 400;
+        empty_length: "POST / HTTP/1.1\nContent-Length:\n\n" => E::BadContentLength, 400;
+        conflicting_lengths: "POST / HTTP/1.1\nContent-Length: 1\nContent-Length: 2\n\n"
+            => E::BadContentLength, 400;
+        long_target: format!("GET /{} HTTP/1.1\n\n", "a".repeat(MAX_TARGET)) => E::UriTooLong, 414;
+        long_target_head_open: format!("GET /{} HTTP/1.1\nHost: h\n", "a".repeat(MAX_TARGET))
+            => E::UriTooLong, 414;
+        huge_request_line: format!("GET /{}", "a".repeat(MAX_HEAD)) => E::UriTooLong, 414;
+        huge_headers: format!("GET / HTTP/1.1\n{}", "X: y\n".repeat(MAX_HEAD / 6))
+            => E::HeadTooLarge, 431;
+        too_many_headers: format!("GET / HTTP/1.1\n{}\n", "X: y\n".repeat(MAX_HEADERS + 1))
+            => E::HeadTooLarge, 431;
+        asterisk: "OPTIONS * HTTP/1.1\n\n" => E::BadTarget, 400;
+        absolute_form: "GET http://h/ HTTP/1.1\n\n" => E::BadTarget, 400;
+        short_escape: "GET /%4 HTTP/1.1\n\n" => E::BadTarget, 400;
+        non_utf8_path: "GET /%FF HTTP/1.1\n\n" => E::BadTarget, 400;
+        bad_header: "GET / HTTP/1.1\nBad Name: x\n\n" => E::Malformed("invalid header name"), 400;
+        http2: "GET / HTTP/2.0\n\n" => E::Malformed("invalid http version"), 400;
+    }
+
+    #[test]
+    fn get_with_query_and_segments() {
+        let buf = wire("GET /send/a%20b//c?to=x+y&m=%E2%9C%93&f&=v&bad=%zz HTTP/1.1\nHost: h\n\n");
+        let (r, n) = ok(&buf);
+        assert_eq!((r.method, n, r.body.len()), (Method::Get, buf.len(), 0));
+        assert_eq!(
+            (r.path.as_str(), r.header("host")),
+            ("/send/a b//c", Some("h"))
+        );
+        assert_eq!(r.path_segments(), ["send", "a b", "c"]);
+        let q = |k| r.query_param(k);
+        assert_eq!(
+            [q("to"), q("m"), q("f"), q(""), q("bad")],
+            [
+                Some("x y"),
+                Some("\u{2713}"),
+                Some(""),
+                Some("v"),
+                Some("%zz")
+            ]
+        );
+    }
+
+    #[test]
+    fn pipelined_and_split_body() {
+        let one = wire("POST /a HTTP/1.1\nContent-Length: 5\n\nhello");
+        let mut buf = one.clone();
+        buf.extend(wire("GET /b HTTP/1.1\n\n"));
+        let (r, n) = ok(&buf);
+        assert_eq!(
+            (r.path.as_str(), &r.body[..], n),
+            ("/a", &b"hello"[..], one.len())
+        );
+        let (r, n) = ok(&buf[n..]);
+        assert_eq!((r.path.as_str(), n), ("/b", 19));
+        for i in 0..one.len() {
+            assert!(parse(&one[..i], 1024).unwrap().is_none(), "split {i}");
+        }
+    }
+
+    #[test]
+    fn form_decode_rules() {
+        let pairs = form_decode(b"a=1+2&&b=%41%2b&c=%&d=%e9&e=x=y");
+        let got: Vec<_> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let want = [
+            ("a", "1 2"),
+            ("b", "A+"),
+            ("c", "%"),
+            ("d", "\u{fffd}"),
+            ("e", "x=y"),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(percent_decode(b"a+b%2F"), Some(b"a+b/".to_vec()));
+        assert_eq!(percent_decode(b"%"), None);
+    }
+}

@@ -1,0 +1,108 @@
+//! The HTTP backend: one POST per event through a shared keep-alive ureq agent.
+
+use std::io;
+use std::time::Duration;
+
+use tungstenite::Bytes;
+use ureq::Agent;
+
+use super::request::BackendRequest;
+use super::{BackendError, Reply};
+
+#[derive(Debug)]
+pub struct HttpBackend {
+    agent: Agent,
+    url: String,
+    max_body: u64,
+}
+
+impl HttpBackend {
+    /// `idle` is how many keep-alive connections to keep: one per worker is enough.
+    pub fn new(url: &str, timeout: Duration, max_body: usize, idle: usize) -> HttpBackend {
+        let config = Agent::config_builder()
+            // 4xx and 5xx are answers with a meaning; we map them ourselves.
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .max_idle_connections(idle)
+            .max_idle_connections_per_host(idle)
+            .user_agent(concat!("wscgi/", env!("CARGO_PKG_VERSION")))
+            .build();
+        HttpBackend {
+            agent: Agent::new_with_config(config),
+            url: url.to_string(),
+            max_body: max_body as u64,
+        }
+    }
+
+    pub fn send(&self, req: &BackendRequest) -> Result<Reply, BackendError> {
+        let url = with_query(&self.url, &req.query);
+        let mut builder = self.agent.post(&url);
+        for (name, value) in &req.headers {
+            builder = builder.header_raw(name, value);
+        }
+        if let Some(ct) = req.content_type {
+            builder = builder.content_type(ct);
+        }
+        let response = builder.send(&req.body[..]).map_err(map_error)?;
+        let status = response.status().as_u16();
+        let headers: Vec<(String, Vec<u8>)> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+            .collect();
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(self.max_body)
+            .read_to_vec()
+            .map_err(map_error)?;
+        let parts = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+        Ok(Reply::from_parts(status, parts, Bytes::from(body)))
+    }
+}
+
+/// Appends the WebSocket URL's query to the backend URL.
+fn with_query(url: &str, query: &str) -> String {
+    match (query.is_empty(), url.contains('?')) {
+        (true, _) => url.to_string(),
+        (false, true) => format!("{url}&{query}"),
+        (false, false) => format!("{url}?{query}"),
+    }
+}
+
+fn map_error(err: ureq::Error) -> BackendError {
+    use ureq::Error as E;
+    match err {
+        E::Timeout(phase) => BackendError::Timeout(phase.to_string()),
+        E::BodyExceedsLimit(_) => BackendError::TooLarge,
+        E::HostNotFound | E::ConnectionFailed => BackendError::Unreachable(err.to_string()),
+        E::Io(e) if is_connect_error(&e) => BackendError::Unreachable(e.to_string()),
+        E::Io(e) if e.kind() == io::ErrorKind::TimedOut => BackendError::Timeout("read".into()),
+        other => BackendError::Invalid(other.to_string()),
+    }
+}
+
+fn is_connect_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::NetworkUnreachable
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_query;
+
+    #[test]
+    fn query_is_appended() {
+        assert_eq!(with_query("http://h/ws", ""), "http://h/ws");
+        assert_eq!(with_query("http://h/ws", "room=5"), "http://h/ws?room=5");
+        assert_eq!(
+            with_query("http://h/ws?k=1", "room=5"),
+            "http://h/ws?k=1&room=5"
+        );
+    }
+}

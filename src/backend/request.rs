@@ -1,0 +1,210 @@
+//! The request every backend kind sends for one event: query, headers, body.
+//!
+//! Pure, and shared: the HTTP backend sends these as they are; CGI and FastCGI turn the same
+//! headers into `HTTP_*` variables. The header set is the wire protocol documented in README.
+
+use tungstenite::Bytes;
+
+use crate::config::EventFormat;
+use crate::events::{Event, EventKind};
+
+/// One event, ready to send.
+#[derive(Debug, Clone)]
+pub struct BackendRequest {
+    /// The WebSocket URL's query string, to append to the backend URL (may be empty).
+    pub query: String,
+    /// Header names as documented (`WS-Event`, ...); passed client headers keep lowercase names.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub content_type: Option<&'static str>,
+    pub body: Bytes,
+}
+
+pub const TEXT: &str = "text/plain; charset=utf-8";
+pub const BINARY: &str = "application/octet-stream";
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
+pub fn build(event: &Event, format: EventFormat) -> BackendRequest {
+    let fields = fields(event);
+    let mut headers: Vec<(String, Vec<u8>)> = fields
+        .iter()
+        .map(|(name, value)| (format!("WS-{name}"), header_safe(value)))
+        .collect();
+    if let Some(conn) = &event.conn {
+        for (name, value) in &conn.headers {
+            headers.push((name.clone(), value.clone().into_bytes()));
+        }
+    }
+    for (name, value) in &event.meta {
+        headers.push((format!("WS-Meta-{name}"), header_safe(value.as_bytes())));
+    }
+    let query = event.conn.as_ref().map_or("", |c| c.query()).to_string();
+    let (content_type, body) = match (format, &event.kind) {
+        (EventFormat::Form, _) => (Some(FORM), Bytes::from(form_body(event, &fields))),
+        (EventFormat::Headers, EventKind::Message { data, binary }) => {
+            (Some(if *binary { BINARY } else { TEXT }), data.clone())
+        }
+        (EventFormat::Headers, _) => (None, Bytes::new()),
+    };
+    BackendRequest {
+        query,
+        headers,
+        content_type,
+        body,
+    }
+}
+
+/// The protocol fields as (header suffix, value).
+fn fields(event: &Event) -> Vec<(&'static str, Vec<u8>)> {
+    let mut f: Vec<(&'static str, Vec<u8>)> = vec![
+        ("Event", event.kind.name().as_str().into()),
+        ("Boot-Id", event.boot_id.as_bytes().to_vec()),
+    ];
+    if let Some(conn) = &event.conn {
+        f.push(("Connection-Id", conn.id.clone().into_bytes()));
+        f.push(("Seq", event.seq.to_string().into_bytes()));
+        f.push(("Path", conn.target.clone().into_bytes()));
+        f.push(("Remote-Addr", conn.remote.to_string().into_bytes()));
+    }
+    match &event.kind {
+        EventKind::Message { binary, .. } => {
+            f.push((
+                "Message-Type",
+                if *binary { "binary" } else { "text" }.into(),
+            ));
+        }
+        EventKind::Close { code, reason } => {
+            f.push(("Close-Code", code.to_string().into_bytes()));
+            f.push(("Close-Reason", reason.clone().into_bytes()));
+        }
+        EventKind::Open | EventKind::Reset => {}
+    }
+    f
+}
+
+/// The form body of `--event-format form`: the same fields under short names.
+fn form_body(event: &Event, fields: &[(&'static str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in fields {
+        let key = match *name {
+            "Event" => "event",
+            "Boot-Id" => "boot",
+            "Connection-Id" => "id",
+            "Seq" => "seq",
+            "Path" => "path",
+            "Remote-Addr" => "remote",
+            "Message-Type" => "type",
+            "Close-Code" => "code",
+            "Close-Reason" => "reason",
+            _ => continue,
+        };
+        push_pair(&mut out, key.as_bytes(), value);
+    }
+    if let EventKind::Message { data, .. } = &event.kind {
+        push_pair(&mut out, b"data", data);
+    }
+    for (name, value) in &event.meta {
+        push_pair(
+            &mut out,
+            format!("meta[{name}]").as_bytes(),
+            value.as_bytes(),
+        );
+    }
+    out
+}
+
+fn push_pair(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    if !out.is_empty() {
+        out.push(b'&');
+    }
+    form_encode_into(out, key);
+    out.push(b'=');
+    form_encode_into(out, value);
+}
+
+/// `application/x-www-form-urlencoded`: unreserved bytes as they are, space as `+`, others `%XX`.
+pub fn form_encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b),
+            b' ' => out.push(b'+'),
+            _ => out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
+        }
+    }
+}
+
+/// Header values may not hold control characters; a close reason from a client may.
+fn header_safe(value: &[u8]) -> Vec<u8> {
+    value
+        .iter()
+        .map(|&b| if b < 0x20 || b == 0x7f { b' ' } else { b })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::ConnInfo;
+    use std::sync::Arc;
+
+    fn event(kind: EventKind) -> Event {
+        let conn = ConnInfo {
+            id: "abc".into(),
+            target: "/chat?room=5".into(),
+            remote: "127.0.0.1:5000".parse().unwrap(),
+            headers: vec![("cookie".into(), "PHPSESSID=1".into())],
+            connected_at: std::time::SystemTime::now(),
+        };
+        Event {
+            kind,
+            conn: Some(Arc::new(conn)),
+            seq: 3,
+            meta: vec![("user".into(), "al ice".into())],
+            boot_id: Arc::from("boot"),
+        }
+    }
+
+    fn header<'a>(req: &'a BackendRequest, name: &str) -> &'a [u8] {
+        req.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+            .unwrap()
+    }
+
+    #[test]
+    fn message_as_headers() {
+        let req = build(
+            &event(EventKind::Message {
+                data: Bytes::from_static(b"hi"),
+                binary: false,
+            }),
+            EventFormat::Headers,
+        );
+        assert_eq!(req.query, "room=5");
+        assert_eq!(header(&req, "WS-Event"), b"message");
+        assert_eq!(header(&req, "WS-Seq"), b"3");
+        assert_eq!(header(&req, "WS-Path"), b"/chat?room=5");
+        assert_eq!(header(&req, "WS-Message-Type"), b"text");
+        assert_eq!(header(&req, "cookie"), b"PHPSESSID=1");
+        assert_eq!(header(&req, "WS-Meta-user"), b"al ice");
+        assert_eq!(req.content_type, Some(TEXT));
+        assert_eq!(&req.body[..], b"hi");
+    }
+
+    #[test]
+    fn close_as_form() {
+        let kind = EventKind::Close {
+            code: 1001,
+            reason: "bye\nnow".into(),
+        };
+        let req = build(&event(kind), EventFormat::Form);
+        assert_eq!(header(&req, "WS-Close-Reason"), b"bye now");
+        let body = String::from_utf8(req.body.to_vec()).unwrap();
+        assert_eq!(
+            body,
+            "event=close&boot=boot&id=abc&seq=3&path=%2Fchat%3Froom%3D5&remote=127.0.0.1%3A5000\
+             &code=1001&reason=bye%0Anow&meta%5Buser%5D=al+ice"
+        );
+    }
+}

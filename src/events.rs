@@ -1,0 +1,121 @@
+//! What crosses threads: the events the reactor hands to workers, and what comes back.
+//!
+//! Everything here is plain data. An [`Event`] is complete in itself (connection facts, metadata
+//! snapshot, payload), so a worker never looks at reactor state.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tungstenite::Bytes;
+
+use crate::backend::{BackendError, Reply};
+use crate::conn_id::ConnKey;
+
+/// Facts about a connection fixed at its handshake, shared by all of its events.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// Public connection id (`WS-Connection-Id`).
+    pub id: String,
+    /// Path and query the client opened, as sent.
+    pub target: String,
+    pub remote: SocketAddr,
+    /// The client's handshake headers chosen by `--pass-header` (lowercase names).
+    pub headers: Vec<(String, String)>,
+    pub connected_at: SystemTime,
+}
+
+impl ConnInfo {
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    pub fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
+}
+
+/// The event names of the wire protocol (`WS-Event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventName {
+    Reset,
+    Open,
+    Message,
+    Close,
+}
+
+impl EventName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventName::Reset => "reset",
+            EventName::Open => "open",
+            EventName::Message => "message",
+            EventName::Close => "close",
+        }
+    }
+}
+
+/// One event with its payload.
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    /// Sent once at startup: every id from an earlier run is gone.
+    Reset,
+    Open,
+    Message {
+        data: Bytes,
+        binary: bool,
+    },
+    Close {
+        code: u16,
+        reason: String,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> EventName {
+        match self {
+            EventKind::Reset => EventName::Reset,
+            EventKind::Open => EventName::Open,
+            EventKind::Message { .. } => EventName::Message,
+            EventKind::Close { .. } => EventName::Close,
+        }
+    }
+}
+
+/// Everything a backend needs to build one request.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventKind,
+    /// `None` only for `reset`, which concerns no connection.
+    pub conn: Option<Arc<ConnInfo>>,
+    pub seq: u64,
+    /// Metadata stored on the connection when the event was dispatched.
+    pub meta: Vec<(String, String)>,
+    pub boot_id: Arc<str>,
+}
+
+/// Work for the pool. `key` is `None` for `reset`.
+#[derive(Debug)]
+pub struct Job {
+    pub key: Option<ConnKey>,
+    pub event: Event,
+}
+
+/// What the pool sends back to the reactor.
+#[derive(Debug)]
+pub enum Completion {
+    Done(Box<Done>),
+    /// Asks the reactor to stop; travels the same channel so it is seen in order.
+    Shutdown,
+}
+
+/// The outcome of one job, after retries.
+#[derive(Debug)]
+pub struct Done {
+    pub key: Option<ConnKey>,
+    pub event: EventName,
+    pub result: Result<Reply, BackendError>,
+    /// Attempts made beyond the first.
+    pub retries: u32,
+    pub elapsed: Duration,
+}

@@ -1,0 +1,135 @@
+//! Worker threads that deliver events to the backend.
+//!
+//! The reactor submits [`Job`]s; each worker takes one, delivers it (blocking, with retries),
+//! sends the [`Done`] result back over a channel and wakes the reactor. The queue never holds
+//! more than one job per connection (events of a connection are sent one at a time), so it is
+//! bounded by `--max-connections`. Shutdown travels through the queue as a message.
+
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use log::error;
+use mio::Waker;
+
+use crate::backend::{BackendError, Delivery};
+use crate::events::{Completion, Done, Job};
+
+enum Task {
+    Run(Job),
+    Stop,
+}
+
+#[derive(Default)]
+struct Queue {
+    tasks: Mutex<VecDeque<Task>>,
+    ready: Condvar,
+}
+
+impl Queue {
+    fn push(&self, task: Task) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(task);
+        self.ready.notify_one();
+    }
+
+    fn pop(&self) -> Task {
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(task) = tasks.pop_front() {
+                return task;
+            }
+            tasks = self
+                .ready
+                .wait(tasks)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+pub struct Pool {
+    queue: Arc<Queue>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    pub fn start(
+        size: usize,
+        delivery: Arc<Delivery>,
+        done: Sender<Completion>,
+        waker: Arc<Waker>,
+    ) -> std::io::Result<Pool> {
+        let queue = Arc::new(Queue::default());
+        let mut workers = Vec::with_capacity(size);
+        for n in 0..size {
+            let (queue, delivery, done, waker) =
+                (queue.clone(), delivery.clone(), done.clone(), waker.clone());
+            let handle = thread::Builder::new()
+                .name(format!("wscgi-worker-{n}"))
+                .spawn(move || work(&queue, &delivery, &done, &waker))?;
+            workers.push(handle);
+        }
+        Ok(Pool { queue, workers })
+    }
+
+    pub fn submit(&self, job: Job) {
+        self.queue.push(Task::Run(job));
+    }
+
+    /// Jobs waiting for a free worker.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+impl Drop for Pool {
+    /// Workers finish the jobs already queued, then stop.
+    fn drop(&mut self) {
+        for _ in &self.workers {
+            self.queue.push(Task::Stop);
+        }
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn work(queue: &Queue, delivery: &Delivery, done: &Sender<Completion>, waker: &mio::Waker) {
+    while let Task::Run(job) = queue.pop() {
+        let started = Instant::now();
+        // A panic in a backend must cost one event, not the worker (and with it the service).
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| delivery.deliver(&job.event)));
+        let (result, retries) = outcome.unwrap_or_else(|_| {
+            error!(
+                "worker panicked while delivering a {} event",
+                job.event.kind.name().as_str()
+            );
+            (Err(BackendError::Panicked), 0)
+        });
+        let completion = Completion::Done(Box::new(Done {
+            key: job.key,
+            event: job.event.kind.name(),
+            result,
+            retries,
+            elapsed: started.elapsed(),
+        }));
+        if done.send(completion).is_err() {
+            return; // The reactor is gone.
+        }
+        if let Err(e) = waker.wake() {
+            error!("cannot wake the reactor: {e}");
+        }
+    }
+}

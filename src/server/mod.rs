@@ -1,0 +1,333 @@
+//! The reactor: one thread, one `mio::Poll`. It accepts WebSocket and push-API clients, hands
+//! readiness to connections, drains backend results on each wake-up, and runs the timers.
+
+mod hub;
+pub mod token;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Waker};
+use slab::Slab;
+use tungstenite::protocol::WebSocketConfig;
+
+use crate::api::conn::ApiConn;
+use crate::api::request::Request;
+use crate::api::response::Response;
+use crate::api::routes;
+use crate::backend::Delivery;
+use crate::config::Config;
+use crate::error::Error;
+use crate::events::{Completion, Done, Event, EventKind, Job};
+use crate::pool::Pool;
+use crate::random;
+use crate::ws::conn::Limits;
+use hub::{Hub, Reset};
+use token::Target;
+
+/// How often timers (pings, handshake and close timeouts) are checked.
+const TICK: Duration = Duration::from_millis(250);
+/// Most simultaneous push-API connections; more are refused at accept.
+const MAX_API_CONNECTIONS: usize = 1024;
+/// The reset event is retried in the background for this long before giving up.
+const RESET_GIVE_UP: Duration = Duration::from_secs(600);
+
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    push_listener: TcpListener,
+    api: Slab<ApiConn>,
+    hub: Hub,
+    done_rx: Receiver<Completion>,
+    done_tx: Sender<Completion>,
+    waker: Arc<Waker>,
+    push_token: Option<String>,
+    max_message: usize,
+    started: Instant,
+    /// When to send the reset event again after a failure.
+    reset_retry: Option<(Instant, Duration)>,
+}
+
+/// Asks a running server to stop; cheap to clone and send to other threads.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    tx: Sender<Completion>,
+    waker: Arc<Waker>,
+}
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        if self.tx.send(Completion::Shutdown).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+impl Server {
+    /// Binds both listeners and starts the workers; nothing is accepted until [`Server::run`].
+    pub fn bind(config: Config) -> Result<Server, Error> {
+        let poll = Poll::new().map_err(Error::Setup)?;
+        let mut listener = bind(config.listen, "WebSocket clients")?;
+        let mut push_listener = bind(config.push_listen, "the push API")?;
+        let registry = poll.registry();
+        registry
+            .register(&mut listener, token::LISTENER, Interest::READABLE)
+            .map_err(Error::Setup)?;
+        registry
+            .register(&mut push_listener, token::PUSH_LISTENER, Interest::READABLE)
+            .map_err(Error::Setup)?;
+        let waker = Arc::new(Waker::new(registry, token::WAKER).map_err(Error::Setup)?);
+        let (done_tx, done_rx) = mpsc::channel();
+        let delivery = Arc::new(Delivery::from_config(&config));
+        let pool = Pool::start(config.workers, delivery, done_tx.clone(), waker.clone())
+            .map_err(Error::Setup)?;
+        let boot_id: Arc<str> = random::new_id().map_err(Error::Setup)?.into();
+        let reset = Reset::Pending {
+            deadline: Instant::now() + config.backend_timeout,
+        };
+        let hub = Hub::new(
+            limits(&config),
+            config.max_connections,
+            pool,
+            boot_id,
+            reset,
+        );
+        Ok(Server {
+            poll,
+            listener,
+            push_listener,
+            api: Slab::new(),
+            hub,
+            done_rx,
+            done_tx,
+            waker,
+            push_token: config.push_token.clone(),
+            max_message: config.max_message,
+            started: Instant::now(),
+            reset_retry: None,
+        })
+    }
+
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn push_addr(&self) -> SocketAddr {
+        self.push_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn boot_id(&self) -> &str {
+        &self.hub.boot_id
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            tx: self.done_tx.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+
+    /// Serves until [`ShutdownHandle::shutdown`] is called.
+    pub fn run(mut self) -> Result<(), Error> {
+        info!(
+            "listening for WebSocket clients on {}, push API on {} (boot id {})",
+            self.ws_addr(),
+            self.push_addr(),
+            self.hub.boot_id
+        );
+        self.send_reset();
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let timeout = next_tick.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Error::Poll(e));
+            }
+            for event in events.iter() {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                match token::target(event.token()) {
+                    Target::Listener => self.accept_clients(),
+                    Target::PushListener => self.accept_api(),
+                    Target::Waker => {
+                        if self.drain_completions() {
+                            info!("shutting down");
+                            return Ok(());
+                        }
+                    }
+                    Target::Client(i) => self.hub.on_ready(i, readable, event.is_writable()),
+                    Target::Api(i) => self.on_api_ready(i, readable, event.is_writable()),
+                }
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick(now);
+                next_tick = now + TICK;
+            }
+        }
+    }
+
+    fn accept_clients(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((sock, remote)) => self.hub.add(self.poll.registry(), sock, remote),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accept_api(&mut self) {
+        loop {
+            match self.push_listener.accept() {
+                Ok((mut sock, remote)) => {
+                    if self.api.len() >= MAX_API_CONNECTIONS {
+                        warn!("{remote}: push API connection refused: {MAX_API_CONNECTIONS} open");
+                        continue;
+                    }
+                    let entry = self.api.vacant_entry();
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    match self.poll.registry().register(
+                        &mut sock,
+                        token::api(entry.key()),
+                        interest,
+                    ) {
+                        Ok(()) => {
+                            entry.insert(ApiConn::new(sock, self.max_message + 64 * 1024));
+                        }
+                        Err(e) => warn!("{remote}: cannot register: {e}"),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!("push API accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_api_ready(&mut self, index: usize, readable: bool, writable: bool) {
+        let Some(conn) = self.api.get_mut(index) else {
+            return;
+        };
+        if readable {
+            let (hub, token) = (&mut self.hub, self.push_token.as_deref());
+            let mut handle = |req: &Request| -> Response {
+                match routes::route(req, token).and_then(|command| hub.execute(command)) {
+                    Ok(response) => response,
+                    Err(e) => {
+                        info!("push API {:?} {}: {} {e}", req.method, req.path, e.status());
+                        Response::error(&e)
+                    }
+                }
+            };
+            conn.on_readable(self.max_message, &mut handle);
+        }
+        if writable {
+            conn.flush();
+        }
+        if conn.is_closed() {
+            self.api.remove(index);
+        }
+    }
+
+    /// Applies every result the workers sent; several wakes may have merged into one event.
+    /// Returns true when asked to shut down.
+    fn drain_completions(&mut self) -> bool {
+        while let Ok(completion) = self.done_rx.try_recv() {
+            match completion {
+                Completion::Shutdown => return true,
+                Completion::Done(done) if done.key.is_none() => self.on_reset_done(*done),
+                Completion::Done(done) => self.hub.on_done(*done),
+            }
+        }
+        false
+    }
+
+    fn send_reset(&mut self) {
+        let event = Event {
+            kind: EventKind::Reset,
+            conn: None,
+            seq: 0,
+            meta: Vec::new(),
+            boot_id: self.hub.boot_id.clone(),
+        };
+        self.hub.pool.submit(Job { key: None, event });
+    }
+
+    fn on_reset_done(&mut self, done: Done) {
+        match done.result {
+            Ok(reply) => {
+                info!(
+                    "reset event answered with {} after {:?}",
+                    reply.status, done.elapsed
+                );
+                self.reset_retry = None;
+                self.hub.settle_reset();
+            }
+            Err(e) if self.started.elapsed() < RESET_GIVE_UP => {
+                let backoff = self.reset_retry.map_or(Duration::from_secs(1), |(_, b)| {
+                    (b * 2).min(Duration::from_secs(30))
+                });
+                warn!("reset event failed: {e}; retrying in {backoff:?}");
+                self.reset_retry = Some((Instant::now() + backoff, backoff));
+            }
+            Err(e) => warn!("reset event failed: {e}; giving up"),
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.hub.tick(now);
+        for (_, conn) in self.api.iter_mut() {
+            conn.tick(now);
+        }
+        self.api.retain(|_, conn| !conn.is_closed());
+        if let Some((at, backoff)) = self.reset_retry
+            && now >= at
+        {
+            self.reset_retry = Some((now + RESET_GIVE_UP, backoff));
+            self.send_reset();
+        }
+    }
+}
+
+fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr).map_err(|source| Error::Bind { what, addr, source })
+}
+
+/// Connection limits from the options. tungstenite's defaults suit big servers (128 KiB read
+/// buffer per connection, unbounded writes); ours are sized for thousands of mostly idle clients.
+fn limits(config: &Config) -> Limits {
+    let mut ws = WebSocketConfig::default();
+    ws.read_buffer_size = 4096;
+    // Frames go straight into our own bounded queue (see ws::outbuf), never pile up in tungstenite.
+    ws.write_buffer_size = 0;
+    ws.max_write_buffer_size = 64 * 1024;
+    ws.max_message_size = Some(config.max_message);
+    ws.max_frame_size = Some(config.max_message);
+    Limits {
+        max_pending: config.max_pending,
+        max_outbuf: config.max_outbuf,
+        handshake_timeout: config.handshake_timeout,
+        ping_interval: config.ping_interval,
+        pass_headers: config.pass_headers.clone(),
+        ws_config: ws,
+    }
+}

@@ -1,0 +1,494 @@
+//! The WebSocket opening handshake (RFC 6455 §4.2): parsing the client's
+//! upgrade request, computing `Sec-WebSocket-Accept`, and encoding the 101
+//! response or the error response that ends the connection. No I/O here.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha1::{Digest, Sha1};
+use std::fmt;
+
+/// Largest accepted head: request line + headers + blank line.
+pub const MAX_HEAD: usize = 8192;
+pub const MAX_HEADERS: usize = 64;
+
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+#[derive(Debug, Clone)]
+pub struct Upgrade {
+    /// Request target as sent (origin-form: starts with '/').
+    pub target: String,
+    /// Sec-WebSocket-Key, validated to decode to 16 bytes.
+    pub key: String,
+    /// Sec-WebSocket-Protocol offers from all such headers, in order.
+    pub protocols: Vec<String>,
+    /// Every header: name lowercased, value as lossy UTF-8.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Upgrade {
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    pub fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
+
+    pub fn header(&self, lowercase_name: &str) -> Option<&str> {
+        values(&self.headers, lowercase_name).next()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandshakeError {
+    HeadTooLarge,
+    TooManyHeaders,
+    Malformed(&'static str),
+    MethodNotAllowed,
+    BadTarget,
+    MissingHost,
+    MissingKey,
+    BadKey,
+    /// A plain HTTP request: no `Upgrade: websocket`.
+    NotUpgrade,
+    MissingConnectionUpgrade,
+    UnsupportedVersion,
+    OldHttpVersion,
+}
+
+impl HandshakeError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::HeadTooLarge | Self::TooManyHeaders => 431,
+            Self::MethodNotAllowed => 405,
+            Self::NotUpgrade | Self::UnsupportedVersion => 426,
+            Self::Malformed(_)
+            | Self::BadTarget
+            | Self::MissingHost
+            | Self::MissingKey
+            | Self::BadKey
+            | Self::MissingConnectionUpgrade
+            | Self::OldHttpVersion => 400,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        status_reason(self.status())
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::HeadTooLarge => "request head too large",
+            Self::TooManyHeaders => "too many headers",
+            Self::Malformed(what) => what,
+            Self::MethodNotAllowed => "method must be GET",
+            Self::BadTarget => "bad request target",
+            Self::MissingHost => "missing host header",
+            Self::MissingKey => "missing sec-websocket-key",
+            Self::BadKey => "bad sec-websocket-key",
+            Self::NotUpgrade => "websocket upgrade required",
+            Self::MissingConnectionUpgrade => "connection header lacks upgrade",
+            Self::UnsupportedVersion => "unsupported websocket version",
+            Self::OldHttpVersion => "http/1.1 required",
+        })
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+/// Parses an upgrade request from the start of `buf`.
+///
+/// `Ok(None)` means more bytes are needed. On success the `usize` is the head
+/// length; bytes after it already belong to the WebSocket stream.
+pub fn parse(buf: &[u8]) -> Result<Option<(Upgrade, usize)>, HandshakeError> {
+    // Only the first MAX_HEAD bytes may hold the head, whatever was read.
+    let window = buf.get(..MAX_HEAD).unwrap_or(buf);
+    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut raw);
+    let n = match req.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        // A full window without a complete head can never complete in bounds.
+        Ok(httparse::Status::Partial) if window.len() >= MAX_HEAD => {
+            return Err(HandshakeError::HeadTooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
+        Err(e) => return Err(HandshakeError::Malformed(httparse_reason(e))),
+    };
+    let headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .map(|h| {
+            let value = String::from_utf8_lossy(h.value).into_owned();
+            (h.name.to_ascii_lowercase(), value)
+        })
+        .collect();
+    let upgrade = validate(&req, headers)?;
+    Ok(Some((upgrade, n)))
+}
+
+/// Applies the RFC 6455 checks in a fixed order so each request maps to one
+/// predictable error.
+fn validate(
+    req: &httparse::Request<'_, '_>,
+    headers: Vec<(String, String)>,
+) -> Result<Upgrade, HandshakeError> {
+    use HandshakeError as E;
+    if req.version != Some(1) {
+        return Err(E::OldHttpVersion);
+    }
+    if req.method != Some("GET") {
+        return Err(E::MethodNotAllowed);
+    }
+    let target = req
+        .path
+        .filter(|p| p.starts_with('/'))
+        .ok_or(E::BadTarget)?;
+    if !values(&headers, "upgrade").any(|v| has_token(v, "websocket")) {
+        return Err(E::NotUpgrade);
+    }
+    if !values(&headers, "connection").any(|v| has_token(v, "upgrade")) {
+        return Err(E::MissingConnectionUpgrade);
+    }
+    match values(&headers, "host").count() {
+        0 => return Err(E::MissingHost),
+        1 => {}
+        _ => return Err(E::Malformed("duplicate host header")),
+    }
+    if single(&headers, "sec-websocket-version") != Ok(Some("13")) {
+        return Err(E::UnsupportedVersion);
+    }
+    let key = match single(&headers, "sec-websocket-key") {
+        Ok(Some(k)) if valid_key(k) => k.to_owned(),
+        Ok(None) => return Err(E::MissingKey),
+        _ => return Err(E::BadKey),
+    };
+    let protocols = values(&headers, "sec-websocket-protocol")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(Upgrade {
+        target: target.to_owned(),
+        key,
+        protocols,
+        headers,
+    })
+}
+
+fn values<'a>(headers: &'a [(String, String)], name: &str) -> impl Iterator<Item = &'a str> {
+    headers
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The value of a header that must not repeat; `Err` if it does.
+fn single<'a>(headers: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ()> {
+    let mut all = values(headers, name);
+    match (all.next(), all.next()) {
+        (v, None) => Ok(v),
+        _ => Err(()),
+    }
+}
+
+/// True if the comma-separated header `value` lists `token` (case-insensitive).
+fn has_token(value: &str, token: &str) -> bool {
+    value
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// A key is base64 of 16 bytes, which is always exactly 24 characters; the
+/// length check also bounds what the decoder allocates.
+fn valid_key(key: &str) -> bool {
+    key.len() == 24 && STANDARD.decode(key).is_ok_and(|k| k.len() == 16)
+}
+
+fn httparse_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Version => "invalid http version",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Token | httparse::Error::Status => "invalid request line",
+    }
+}
+
+pub fn accept_key(key: &str) -> String {
+    let mut sha = Sha1::new();
+    sha.update(key.as_bytes());
+    sha.update(GUID.as_bytes());
+    STANDARD.encode(sha.finalize())
+}
+
+pub fn accept_response(key: &str, protocol: Option<&str>) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+        accept_key(key)
+    );
+    if let Some(p) = protocol.filter(|p| header_safe(p)) {
+        out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// A complete response that ends the connection. Fields holding CR or LF are
+/// not written (see `header_safe`): such extra headers are dropped and such a
+/// content type becomes application/octet-stream.
+pub fn error_response(
+    status: u16,
+    content_type: &str,
+    extra_headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let content_type = Some(content_type)
+        .filter(|t| header_safe(t))
+        .unwrap_or("application/octet-stream");
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n",
+        status_reason(status),
+        body.len()
+    );
+    let safe = extra_headers
+        .iter()
+        .filter(|(n, v)| header_safe(n) && header_safe(v));
+    for (name, value) in safe {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// CR or LF in a header field would let its writer split the response.
+fn header_safe(s: &str) -> bool {
+    !s.contains(['\r', '\n'])
+}
+
+pub fn rejection(err: &HandshakeError) -> Vec<u8> {
+    let extra: &[(&str, &str)] = match err {
+        HandshakeError::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
+        HandshakeError::NotUpgrade => &[("Upgrade", "websocket")],
+        // RFC 9110 §15.5.6: a 405 must say what is allowed.
+        HandshakeError::MethodNotAllowed => &[("Allow", "GET")],
+        _ => &[],
+    };
+    let body = format!("{err}\n");
+    error_response(err.status(), "text/plain", extra, body.as_bytes())
+}
+
+/// Canonical (RFC 9110) reason phrases; "Unknown" for anything uncommon.
+pub fn status_reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use HandshakeError as E;
+
+    const BROWSER: &[u8] = b"GET /chat?room=1&x=y HTTP/1.1\r\nHost: example.com:8080\r\n\
+        User-Agent: Mozilla/5.0\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: https://example.com\r\n\
+        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, , superchat\r\n\
+        Sec-WebSocket-Protocol: v2\r\n\r\n";
+
+    /// A minimal valid request, minus headers starting with `drop`, plus `extra`.
+    fn req(line: &str, drop: &str, extra: &str) -> Vec<u8> {
+        let base = [
+            "Host: h",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ];
+        let kept = base
+            .iter()
+            .filter(|h| drop.is_empty() || !h.starts_with(drop));
+        let headers: String = kept.map(|h| format!("{h}\r\n")).collect();
+        format!("{line}\r\n{headers}{extra}\r\n").into_bytes()
+    }
+
+    fn get(drop: &str, extra: &str) -> Vec<u8> {
+        req("GET / HTTP/1.1", drop, extra)
+    }
+
+    /// One test per rejection: the error, its status, and the response bytes.
+    macro_rules! rejects {
+        ($($name:ident: $buf:expr => $err:expr, $status:literal;)*) => {$(
+            #[test]
+            fn $name() {
+                let buf = $buf;
+                let err = parse(buf.as_ref()).err().expect("rejected");
+                assert_eq!((&err, err.status()), (&$err, $status));
+                let resp = rejection(&err);
+                let line = format!("HTTP/1.1 {} {}\r\n", $status, err.reason());
+                assert!(resp.starts_with(line.as_bytes()));
+                assert!(resp.ends_with(format!("\r\n\r\n{err}\n").as_bytes()));
+            }
+        )*};
+    }
+
+    const CONN_CLOSE: &str = "Connection: close\r\n";
+    const VERSION_8: &str = "Sec-WebSocket-Version: 8\r\n";
+    const KEY17: &str = "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=\r\n";
+    const KEY_DUP: &str = "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n";
+    const KEY_BAD: &str = "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!==\r\n";
+
+    rejects! {
+        old_http: req("GET / HTTP/1.0", "", "") => E::OldHttpVersion, 400;
+        post: req("POST / HTTP/1.1", "", "") => E::MethodNotAllowed, 405;
+        plain_post: b"POST / HTTP/1.1\r\nHost: h\r\n\r\n" => E::MethodNotAllowed, 405;
+        absolute_target: req("GET http://h/ HTTP/1.1", "", "") => E::BadTarget, 400;
+        plain_get: b"GET / HTTP/1.1\r\nHost: h\r\n\r\n" => E::NotUpgrade, 426;
+        upgrade_h2c: get("Upgrade", "Upgrade: h2c\r\n") => E::NotUpgrade, 426;
+        no_conn_upgrade: get("Connection", CONN_CLOSE) => E::MissingConnectionUpgrade, 400;
+        no_host: get("Host", "") => E::MissingHost, 400;
+        two_hosts: get("", "Host: x\r\n") => E::Malformed("duplicate host header"), 400;
+        no_version: get("Sec-WebSocket-Version", "") => E::UnsupportedVersion, 426;
+        version_8: get("Sec-WebSocket-Version", VERSION_8) => E::UnsupportedVersion, 426;
+        no_key: get("Sec-WebSocket-Key", "") => E::MissingKey, 400;
+        short_key: get("Sec-WebSocket-Key", "Sec-WebSocket-Key: AAAA\r\n") => E::BadKey, 400;
+        key_17_bytes: get("Sec-WebSocket-Key", KEY17) => E::BadKey, 400;
+        key_not_base64: get("Sec-WebSocket-Key", KEY_BAD) => E::BadKey, 400;
+        duplicate_key: get("", KEY_DUP) => E::BadKey, 400;
+        bad_header_name: get("", "Bad Name: x\r\n") => E::Malformed("invalid header name"), 400;
+        too_many_headers: get("", &"X: y\r\n".repeat(MAX_HEADERS)) => E::TooManyHeaders, 431;
+        head_too_large: [b'a'; MAX_HEAD] => E::HeadTooLarge, 431;
+    }
+
+    #[test]
+    fn rfc_accept_vector() {
+        let accept = accept_key("dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn browser_handshake() {
+        let (up, n) = parse(BROWSER).unwrap().unwrap();
+        assert_eq!((n, up.headers.len()), (BROWSER.len(), 9));
+        assert_eq!(up.target, "/chat?room=1&x=y");
+        assert_eq!((up.path(), up.query()), ("/chat", "room=1&x=y"));
+        assert_eq!(up.key, "dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(up.protocols, ["chat", "superchat", "v2"]);
+        assert_eq!(up.header("origin"), Some("https://example.com"));
+        assert_eq!(
+            up.header("sec-websocket-protocol"),
+            Some("chat, , superchat")
+        );
+        let resp = accept_response(&up.key, Some("chat"));
+        let want = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+            Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+            Sec-WebSocket-Protocol: chat\r\n\r\n";
+        assert_eq!(String::from_utf8(resp).unwrap(), want);
+    }
+
+    #[test]
+    fn every_split_is_partial() {
+        for i in 0..BROWSER.len() {
+            assert!(parse(&BROWSER[..i]).unwrap().is_none(), "split {i}");
+        }
+    }
+
+    #[test]
+    fn leftover_bytes_belong_to_stream() {
+        let mut buf = get("", "");
+        let head = buf.len();
+        buf.extend_from_slice(&[0x81, 0x85, 1, 2, 3, 4]);
+        let (up, n) = parse(&buf).unwrap().unwrap();
+        assert_eq!((n, up.path(), up.query()), (head, "/", ""));
+        // A complete head is accepted however much stream data follows it.
+        buf.resize(MAX_HEAD * 2, 0);
+        assert_eq!(parse(&buf).unwrap().map(|(_, n)| n), Some(head));
+    }
+
+    #[test]
+    fn head_limit() {
+        let mut buf = get("", "X-Pad: ");
+        buf.truncate(buf.len() - 2);
+        buf.resize(MAX_HEAD - 1, b'a');
+        assert!(parse(&buf).unwrap().is_none());
+        buf.extend_from_slice(b"aaaa\r\n\r\n");
+        assert_eq!(parse(&buf).err(), Some(E::HeadTooLarge));
+    }
+
+    #[test]
+    fn mixed_case_tokens_and_non_utf8_value() {
+        let mut buf = req(
+            "GET /a? HTTP/1.1",
+            "Upgrade",
+            "Upgrade: WebSocket\r\nX-Raw: ",
+        );
+        buf.truncate(buf.len() - 2);
+        buf.extend_from_slice(b"caf\xe9\xff\r\n\r\n");
+        let (up, _) = parse(&buf).unwrap().unwrap();
+        assert_eq!(up.header("x-raw"), Some("caf\u{fffd}\u{fffd}"));
+        assert_eq!((up.path(), up.query()), ("/a", ""));
+    }
+
+    #[test]
+    fn rejection_headers_and_error_response() {
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        let r = text(rejection(&E::UnsupportedVersion));
+        assert!(r.contains("\r\nSec-WebSocket-Version: 13\r\n"), "{r}");
+        let r = text(rejection(&E::NotUpgrade));
+        assert!(r.contains("\r\nUpgrade: websocket\r\n"), "{r}");
+        let r = text(rejection(&E::MethodNotAllowed));
+        assert!(r.contains("\r\nAllow: GET\r\n"), "{r}");
+        let r = text(accept_response("k", Some("a\r\nX: y")));
+        assert!(!r.contains("X: y"), "{r}");
+        let r = text(error_response(502, "a\nb", &[], b""));
+        assert!(
+            r.contains("\r\nContent-Type: application/octet-stream\r\n"),
+            "{r}"
+        );
+        let extra = [("Retry-After", "1"), ("X-Split", "a\r\nb")];
+        let r = text(error_response(503, "application/json", &extra, b"{}"));
+        let want = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+            Content-Length: 2\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{}";
+        assert_eq!(r, want);
+        assert_eq!(status_reason(299), "Unknown");
+    }
+}
