@@ -70,6 +70,9 @@ enum Phase {
     },
     /// Writing the last bytes (a close reply or an HTTP rejection), then closing TCP.
     Finishing { wire: Wire, since: Instant },
+    /// Our side is shut down; reading (and discarding) until the client closes too, so
+    /// unread input cannot turn our close into a reset that destroys the last response.
+    Lingering { sock: TcpStream, since: Instant },
     /// The socket is gone; events may still be on their way to the backend.
     Closed,
 }
@@ -111,9 +114,6 @@ impl Conn {
         }
     }
 
-    pub fn socket(&mut self) -> Option<&mut TcpStream> {
-        self.wire().map(|w| &mut w.sock)
-    }
 
     pub fn info(&self) -> Option<&Arc<ConnInfo>> {
         self.info.as_ref()
@@ -158,6 +158,7 @@ impl Conn {
         match self.phase {
             Phase::Handshake { .. } => self.read_handshake(limits),
             Phase::Open { .. } | Phase::Closing { .. } => self.read_frames(limits),
+            Phase::Lingering { .. } => self.discard_input(),
             // Opening: the client must wait for the 101; its bytes stay in the socket.
             _ => {}
         }
@@ -168,11 +169,34 @@ impl Conn {
     pub fn flush(&mut self) {
         let Some(wire) = self.wire() else { return };
         match wire.out.write_to(&mut wire.sock) {
-            Ok(true) if matches!(self.phase, Phase::Finishing { .. }) => self.phase = Phase::Closed,
+            Ok(true) if matches!(self.phase, Phase::Finishing { .. }) => self.linger(),
             Ok(_) => {}
             Err(e) => {
                 debug!("{}: write failed: {e}", self.remote);
                 self.drop_socket(close::ABNORMAL, "write failed");
+            }
+        }
+    }
+
+    fn linger(&mut self) {
+        let Phase::Finishing { wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed) else {
+            return;
+        };
+        if wire.sock.shutdown(std::net::Shutdown::Write).is_ok() {
+            self.phase = Phase::Lingering { sock: wire.sock, since: Instant::now() };
+            self.discard_input();
+        }
+    }
+
+    fn discard_input(&mut self) {
+        let Phase::Lingering { sock, .. } = &mut self.phase else { return };
+        let mut sink = [0u8; 1024];
+        loop {
+            match sock.read(&mut sink) {
+                Ok(n) if n > 0 => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => return self.phase = Phase::Closed,
             }
         }
     }
@@ -184,7 +208,7 @@ impl Conn {
             | Phase::Open { wire, .. }
             | Phase::Closing { wire, .. }
             | Phase::Finishing { wire, .. } => Some(wire),
-            Phase::Closed => None,
+            Phase::Lingering { .. } | Phase::Closed => None,
         }
     }
 
@@ -275,7 +299,7 @@ impl Conn {
             | Phase::Open { wire, .. }
             | Phase::Closing { wire, .. }
             | Phase::Finishing { wire, .. } => Some(wire),
-            Phase::Closed => None,
+            Phase::Lingering { .. } | Phase::Closed => None,
         }
     }
 
@@ -544,7 +568,7 @@ impl Conn {
                     _ => {}
                 }
             }
-            Phase::Closing { since, .. } | Phase::Finishing { since, .. }
+            Phase::Closing { since, .. } | Phase::Finishing { since, .. } | Phase::Lingering { since, .. }
                 if now.duration_since(*since) > CLOSE_TIMEOUT =>
             {
                 self.phase = Phase::Closed;
