@@ -16,10 +16,16 @@ fn open_message_close_carry_the_protocol_headers() {
     let backend = TestBackend::echo();
     let server = Wscgi::start(&backend.url(), &[]);
     let url = server.ws_url("/chat?room=5");
-    let mut client = connect_with(&url, &[("Cookie", "PHPSESSID=abc"), ("X-Secret", "not passed")]);
+    let mut client = connect_with(
+        &url,
+        &[("Cookie", "PHPSESSID=abc"), ("X-Secret", "not passed")],
+    );
     client.send(Message::text("hello")).unwrap();
     assert_eq!(recv_text(&mut client), "hello");
-    let bye = CloseFrame { code: CloseCode::Normal, reason: "done".into() };
+    let bye = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "done".into(),
+    };
     client.close(Some(bye)).unwrap();
     let _ = recv_close(&mut client);
 
@@ -41,13 +47,28 @@ fn open_message_close_carry_the_protocol_headers() {
         assert_eq!(req.seq(), seq as u64);
         assert_eq!(req.header("ws-boot-id"), Some(boot.as_str()));
         assert_eq!(req.header("ws-path"), Some("/chat?room=5"));
-        assert!(req.header("ws-remote-addr").unwrap().starts_with("127.0.0.1:"));
-        assert_eq!(req.header("cookie"), Some("PHPSESSID=abc"), "cookies reach every event");
-        assert_eq!(req.header("x-secret"), None, "only --pass-header headers are passed");
+        assert!(
+            req.header("ws-remote-addr")
+                .unwrap()
+                .starts_with("127.0.0.1:")
+        );
+        assert_eq!(
+            req.header("cookie"),
+            Some("PHPSESSID=abc"),
+            "cookies reach every event"
+        );
+        assert_eq!(
+            req.header("x-secret"),
+            None,
+            "only --pass-header headers are passed"
+        );
     }
     let msg = events[1];
     assert_eq!(msg.header("ws-message-type"), Some("text"));
-    assert_eq!(msg.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        msg.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(msg.body_str(), "hello");
     let close = events[2];
     assert_eq!(close.header("ws-close-code"), Some("1000"));
@@ -72,7 +93,10 @@ fn binary_messages_and_binary_replies() {
 #[test]
 fn open_reply_can_reject_with_status_and_body() {
     let backend = TestBackend::start(|req| match req.event() {
-        "open" => BackendReply::ok().status(403).header("Content-Type", "text/plain").body("go away"),
+        "open" => BackendReply::ok()
+            .status(403)
+            .header("Content-Type", "text/plain")
+            .body("go away"),
         _ => BackendReply::ok(),
     });
     let server = Wscgi::start(&backend.url(), &[]);
@@ -84,18 +108,31 @@ fn open_reply_can_reject_with_status_and_body() {
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
     std::thread::sleep(Duration::from_millis(200));
-    let events: Vec<String> = backend.requests().iter().map(|r| r.event().to_string()).collect();
-    assert_eq!(events, ["reset", "open"], "a rejected open fires no close event");
+    let events: Vec<String> = backend
+        .requests()
+        .iter()
+        .map(|r| r.event().to_string())
+        .collect();
+    assert_eq!(
+        events,
+        ["reset", "open"],
+        "a rejected open fires no close event"
+    );
 }
 
 #[test]
 fn open_reply_body_is_a_first_message_and_selects_a_subprotocol() {
     let backend = TestBackend::start(|req| match req.event() {
-        "open" => BackendReply::ok().header("WS-Protocol", "chat.v2").body("welcome"),
+        "open" => BackendReply::ok()
+            .header("WS-Protocol", "chat.v2")
+            .body("welcome"),
         _ => BackendReply::ok(),
     });
     let server = Wscgi::start(&backend.url(), &[]);
-    let mut client = connect_with(&server.ws_url("/"), &[("Sec-WebSocket-Protocol", "chat.v1, chat.v2")]);
+    let mut client = connect_with(
+        &server.ws_url("/"),
+        &[("Sec-WebSocket-Protocol", "chat.v1, chat.v2")],
+    );
     assert_eq!(recv_text(&mut client), "welcome");
 }
 
@@ -103,7 +140,9 @@ fn open_reply_body_is_a_first_message_and_selects_a_subprotocol() {
 fn metadata_set_by_a_reply_reaches_later_events() {
     let backend = TestBackend::start(|req| match req.event() {
         "open" => BackendReply::ok().header("WS-Set-Meta-User", "alice"),
-        "message" if req.body_str() == "forget" => BackendReply::ok().header("WS-Set-Meta-User", ""),
+        "message" if req.body_str() == "forget" => {
+            BackendReply::ok().header("WS-Set-Meta-User", "")
+        }
         _ => BackendReply::ok(),
     });
     let server = Wscgi::start(&backend.url(), &[]);
@@ -111,17 +150,25 @@ fn metadata_set_by_a_reply_reaches_later_events() {
     client.send(Message::text("one")).unwrap();
     client.send(Message::text("forget")).unwrap();
     client.send(Message::text("two")).unwrap();
-    let reqs = backend.wait_for(T, |r| r.iter().filter(|q| q.event() == "message").count() == 3);
+    let reqs = backend.wait_for(T, |r| {
+        r.iter().filter(|q| q.event() == "message").count() == 3
+    });
     let msgs: Vec<_> = reqs.iter().filter(|q| q.event() == "message").collect();
     assert_eq!(msgs[0].header("ws-meta-user"), Some("alice"));
     assert_eq!(msgs[1].header("ws-meta-user"), Some("alice"));
-    assert_eq!(msgs[2].header("ws-meta-user"), None, "an empty value deletes");
+    assert_eq!(
+        msgs[2].header("ws-meta-user"),
+        None,
+        "an empty value deletes"
+    );
 }
 
 #[test]
 fn ws_close_reply_closes_after_sending_the_body() {
     let backend = TestBackend::start(|req| match req.event() {
-        "message" => BackendReply::ok().header("WS-Close", "4001 kicked out").body("bye"),
+        "message" => BackendReply::ok()
+            .header("WS-Close", "4001 kicked out")
+            .body("bye"),
         _ => BackendReply::ok(),
     });
     let server = Wscgi::start(&backend.url(), &[]);
@@ -145,7 +192,10 @@ fn event_format_form_puts_the_fields_in_the_body() {
     client.send(Message::text("a b&c")).unwrap();
     let reqs = backend.wait_for(T, |r| r.iter().any(|q| q.event() == "message"));
     let msg = reqs.iter().find(|q| q.event() == "message").unwrap();
-    assert_eq!(msg.header("content-type"), Some("application/x-www-form-urlencoded"));
+    assert_eq!(
+        msg.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
     let body = msg.body_str();
     assert!(body.starts_with("event=message&"), "{body}");
     assert!(body.contains("&data=a+b%26c"), "{body}");
@@ -160,7 +210,11 @@ fn ids_are_unique_per_connection() {
     let server = Wscgi::start(&backend.url(), &[]);
     let clients: Vec<_> = (0..5).map(|_| connect(&server.ws_url("/"))).collect();
     let reqs = backend.wait_for(T, |r| r.iter().filter(|q| q.event() == "open").count() == 5);
-    let mut ids: Vec<&str> = reqs.iter().filter(|q| q.event() == "open").map(|q| q.conn_id()).collect();
+    let mut ids: Vec<&str> = reqs
+        .iter()
+        .filter(|q| q.event() == "open")
+        .map(|q| q.conn_id())
+        .collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 5);

@@ -1,8 +1,11 @@
 //! The WebSocket side: handshake, connection state machine, framing and close codes.
 
+mod answer;
 pub mod close;
 pub mod conn;
 pub mod frame;
 pub mod handshake;
+mod opening;
 pub mod outbuf;
 pub mod queue;
+mod reading;

@@ -1,0 +1,69 @@
+//! Applying the backend's answer to the event in flight: accept or reject an open, send the
+//! reply body, store metadata, close on request, or close with 1011 when the backend failed.
+
+use log::warn;
+
+use super::conn::{Conn, Limits};
+use crate::backend::{BackendError, Reply};
+use crate::events::EventName;
+use crate::ws::{close, frame, handshake};
+
+impl Conn {
+    /// Applies the backend's answer to the event in flight.
+    pub fn on_reply(&mut self, result: Result<Reply, BackendError>, limits: &Limits) {
+        let Some(event) = self.events.finish() else {
+            return;
+        };
+        match (event, result) {
+            (EventName::Open, Ok(reply)) if reply.is_success() => self.accept(reply, limits),
+            (EventName::Open, Ok(reply)) => {
+                let ctype = reply.content_type.as_deref().unwrap_or("text/plain");
+                self.reject(handshake::error_response(
+                    reply.status,
+                    ctype,
+                    &[],
+                    &reply.body,
+                ));
+            }
+            (EventName::Open, Err(e)) => {
+                warn!("{}: open failed: {e}", self.id());
+                let body = format!("backend failed: {e}\n");
+                self.reject(handshake::error_response(
+                    e.open_status(),
+                    "text/plain",
+                    &[],
+                    body.as_bytes(),
+                ));
+            }
+            (EventName::Message, Err(e)) => {
+                warn!("{}: message not handled: {e}", self.id());
+                self.close(close::INTERNAL_ERROR, "backend error");
+            }
+            (EventName::Close | EventName::Reset, Err(e)) => {
+                warn!("{}: close event failed: {e}", self.id());
+            }
+            (_, Ok(reply)) => self.apply(reply),
+        }
+        if self.is_open() {
+            self.read_frames(limits);
+        }
+        self.flush();
+    }
+
+    /// Body, metadata and close request of a reply, in that order.
+    pub(super) fn apply(&mut self, reply: Reply) {
+        for w in &reply.warnings {
+            warn!("{}: {w}", self.id());
+        }
+        if let Some(w) = crate::backend::reply::apply_meta(&mut self.meta, &reply.set_meta) {
+            warn!("{}: {w}", self.id());
+        }
+        if !reply.body.is_empty() {
+            let binary = reply.binary || std::str::from_utf8(&reply.body).is_err();
+            let _ = self.send_frame(frame::message(binary, &reply.body));
+        }
+        if let Some(req) = reply.close {
+            self.close(req.code, &req.reason);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The start of a connection: reading the upgrade request, turning it into an open event,
+//! and answering it with 101 (or an HTTP rejection) once the backend has spoken.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use log::{info, warn};
+use tungstenite::Bytes;
+use tungstenite::protocol::{Role, WebSocketContext};
+
+use super::conn::{Conn, Limits, Phase, Ping};
+use crate::backend::Reply;
+use crate::events::{ConnInfo, EventKind};
+use crate::random;
+use crate::ws::handshake::{self, Upgrade};
+
+impl Conn {
+    pub(super) fn read_handshake(&mut self, limits: &Limits) {
+        let Phase::Handshake { wire, head } = &mut self.phase else {
+            return;
+        };
+        let mut chunk = [0u8; 2048];
+        loop {
+            match wire.sock.read(&mut chunk) {
+                Ok(0) => return self.phase = Phase::Closed,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return self.phase = Phase::Closed,
+            }
+            match handshake::parse(head) {
+                Ok(None) => continue,
+                Ok(Some((upgrade, n))) => {
+                    let tail = head.split_off(n);
+                    return self.upgrade_requested(upgrade, tail, limits);
+                }
+                Err(e) => {
+                    info!("{}: handshake rejected: {e}", self.remote);
+                    return self.reject(handshake::rejection(&e));
+                }
+            }
+        }
+    }
+
+    fn upgrade_requested(&mut self, upgrade: Upgrade, tail: Vec<u8>, limits: &Limits) {
+        let id = match random::new_id() {
+            Ok(id) => id,
+            Err(e) => {
+                warn!("no connection id: {e}");
+                return self.reject(handshake::error_response(
+                    500,
+                    "text/plain",
+                    &[],
+                    b"no connection id\n",
+                ));
+            }
+        };
+        let headers = upgrade
+            .headers
+            .iter()
+            .filter(|(name, _)| limits.pass_headers.iter().any(|p| p == name))
+            .cloned()
+            .collect();
+        self.info = Some(Arc::new(ConnInfo {
+            id,
+            target: upgrade.target,
+            remote: self.remote,
+            headers,
+            connected_at: SystemTime::now(),
+        }));
+        let Phase::Handshake { wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed)
+        else {
+            return;
+        };
+        self.phase = Phase::Opening {
+            wire,
+            key: upgrade.key,
+            offered: upgrade.protocols,
+            tail,
+        };
+        self.events.push(EventKind::Open);
+    }
+
+    /// Sends a complete HTTP response, then closes.
+    pub(super) fn reject(&mut self, response: Vec<u8>) {
+        let Some(wire) = self.take_wire() else { return };
+        let mut wire = wire;
+        // A 64 KiB rejection body fits any sane --max-outbuf; a bigger one is cut by the limit.
+        if wire.out.push(Bytes::from(response)).is_err() {
+            return;
+        }
+        self.phase = Phase::Finishing {
+            wire,
+            since: Instant::now(),
+        };
+    }
+
+    /// The open event succeeded: answer 101 and start the WebSocket.
+    pub(super) fn accept(&mut self, reply: Reply, limits: &Limits) {
+        let Phase::Opening {
+            wire,
+            key,
+            offered,
+            tail,
+        } = std::mem::replace(&mut self.phase, Phase::Closed)
+        else {
+            return;
+        };
+        let mut wire = wire;
+        if let Some(p) = &reply.protocol
+            && !offered.iter().any(|o| o == p)
+        {
+            warn!(
+                "{}: backend chose subprotocol {p:?}, which the client did not offer",
+                self.id()
+            );
+            self.phase = Phase::Opening {
+                wire,
+                key,
+                offered,
+                tail,
+            };
+            let body = b"backend chose a subprotocol the client did not offer\n";
+            return self.reject(handshake::error_response(502, "text/plain", &[], body));
+        }
+        let response = handshake::accept_response(&key, reply.protocol.as_deref());
+        let _ = wire.out.push(Bytes::from(response));
+        let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(limits.ws_config));
+        self.phase = Phase::Open {
+            wire,
+            ws: Box::new(ws),
+            ping: Ping::Idle,
+        };
+        self.last_heard = Instant::now();
+        self.apply(reply);
+    }
+}

@@ -1,0 +1,130 @@
+//! Reading WebSocket frames from an open connection: messages become events, a close frame
+//! ends the connection, protocol violations are answered with the right close code.
+
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use log::{debug, info};
+use mio::net::TcpStream;
+use tungstenite::{Bytes, Message};
+
+use super::conn::{Conn, Limits, Phase, Ping};
+use crate::events::EventKind;
+use crate::ws::close;
+use crate::ws::outbuf::{Full, OutBuf};
+
+impl Conn {
+    pub(super) fn read_frames(&mut self, limits: &Limits) {
+        while self.events.waiting() < limits.max_pending {
+            let (wire, ws) = match &mut self.phase {
+                Phase::Open { wire, ws, .. } | Phase::Closing { wire, ws, .. } => (wire, ws),
+                _ => return,
+            };
+            let result = ws.read(&mut Io {
+                sock: &mut wire.sock,
+                out: &mut wire.out,
+            });
+            match result {
+                Ok(msg) => self.on_message(msg),
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => return self.on_read_error(&e),
+            }
+        }
+    }
+
+    fn on_message(&mut self, msg: Message) {
+        self.last_heard = Instant::now();
+        if let Phase::Open { ping, .. } = &mut self.phase {
+            *ping = Ping::Idle;
+        }
+        let closing = matches!(self.phase, Phase::Closing { .. });
+        match msg {
+            Message::Text(text) if !closing => self.events.push(EventKind::Message {
+                data: Bytes::from(text),
+                binary: false,
+            }),
+            Message::Binary(data) if !closing => {
+                self.events.push(EventKind::Message { data, binary: true })
+            }
+            Message::Close(frame) => {
+                let (code, reason) = match frame {
+                    Some(f) => (u16::from(f.code), f.reason.to_string()),
+                    None => (close::NO_STATUS, String::new()),
+                };
+                self.peer_closed(code, reason);
+            }
+            // Pings are answered by tungstenite; data after our close frame is dropped.
+            _ => {}
+        }
+    }
+
+    /// The client sent a close frame: tungstenite queued the reply; send it and finish.
+    fn peer_closed(&mut self, code: u16, reason: String) {
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Open {
+                mut wire, mut ws, ..
+            } => {
+                let _ = ws.flush(&mut Io {
+                    sock: &mut wire.sock,
+                    out: &mut wire.out,
+                });
+                self.phase = Phase::Finishing {
+                    wire,
+                    since: Instant::now(),
+                };
+                self.events.push(EventKind::Close { code, reason });
+            }
+            Phase::Closing { wire, .. } => {
+                self.phase = Phase::Finishing {
+                    wire,
+                    since: Instant::now(),
+                };
+            }
+            other => self.phase = other,
+        }
+    }
+
+    fn on_read_error(&mut self, err: &tungstenite::Error) {
+        use tungstenite::error::ProtocolError::ResetWithoutClosingHandshake;
+        let violation = match err {
+            tungstenite::Error::Protocol(ResetWithoutClosingHandshake) => None,
+            other => close::for_read_error(other),
+        };
+        match violation {
+            Some((code, reason)) => {
+                info!("{}: closing with {code}: {reason}", self.id());
+                self.close(code, &reason);
+            }
+            None => {
+                debug!("{}: connection dropped: {err}", self.id());
+                self.drop_socket(close::ABNORMAL, "");
+            }
+        }
+    }
+}
+
+/// What tungstenite reads from and writes to: reads come from the socket, writes go into the
+/// connection's queue (so they are ordered with our own frames and never block).
+pub(super) struct Io<'a> {
+    pub sock: &'a mut TcpStream,
+    pub out: &'a mut OutBuf,
+}
+
+impl Read for Io<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.read(buf)
+    }
+}
+
+impl Write for Io<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.out.push(Bytes::copy_from_slice(buf)) {
+            Ok(()) => Ok(buf.len()),
+            Err(Full) => Err(io::Error::other("outgoing buffer full")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
