@@ -721,20 +721,21 @@ pub struct Wscgi {
 
 impl Wscgi {
     /// Starts wscgi with `--backend URL`, both listeners on 127.0.0.1:0 and
-    /// 4 workers, followed by `extra` arguments (which must not repeat those
-    /// options). No environment variables are visible to it. Panics if the
+    /// 4 workers (unless `extra` sets `--workers`), followed by `extra`
+    /// arguments. No environment variables are visible to it. Panics if the
     /// arguments are rejected or binding fails.
     pub fn start(backend_url: &str, extra: &[&str]) -> Wscgi {
-        let base = [
+        let mut base = vec![
             "--backend",
             backend_url,
             "--listen",
             "127.0.0.1:0",
             "--push-listen",
             "127.0.0.1:0",
-            "--workers",
-            "4",
         ];
+        if !extra.contains(&"--workers") {
+            base.extend(["--workers", "4"]);
+        }
         let args: Vec<String> = base.iter().chain(extra).map(|s| s.to_string()).collect();
         let (tx, rx) = mpsc::channel();
         // Parsing, binding and running all happen on the run thread, so the
