@@ -71,7 +71,7 @@ fn main() -> ExitCode {
 }
 
 /// Serves until the process is killed; each connection gets its own thread.
-fn accept_forever(listener: &TcpListener) {
+pub fn accept_forever(listener: &TcpListener) {
     let open = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         match conn {
