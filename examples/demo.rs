@@ -36,7 +36,10 @@ fn main() -> ExitCode {
     };
     println!("wscgi demo: open http://{BACKEND}/ in a browser and type a message.");
     println!("  WebSocket clients: ws://{}/echo", server.ws_addr());
-    println!("  push API:          http://{}/connections/<id>", server.push_addr());
+    println!(
+        "  push API:          http://{}/connections/<id>",
+        server.push_addr()
+    );
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -19,14 +19,17 @@
 //! - [`events`]: what crosses threads. [`pool`]: worker threads.
 //! - [`backend`]: building requests for an event, sending them, reading replies.
 //! - [`api`]: the push API's parser, routes and responses.
+//! - [`channels`]: channel membership. [`metrics`]: counters and `/metrics`.
 
 pub mod api;
 pub mod backend;
+pub mod channels;
 pub mod config;
 pub mod conn_id;
 pub mod error;
 pub mod events;
 pub mod logger;
+pub mod metrics;
 pub mod pool;
 pub mod random;
 pub mod server;

@@ -7,6 +7,7 @@ use crate::ws::handshake::status_reason;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
+    pub content_type: &'static str,
     pub body: String,
     pub headers: Vec<(&'static str, String)>,
 }
@@ -15,8 +16,17 @@ impl Response {
     pub fn json(status: u16, body: String) -> Response {
         Response {
             status,
+            content_type: "application/json",
             body,
             headers: Vec::new(),
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn metrics(body: String) -> Response {
+        Response {
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            ..Response::json(200, body)
         }
     }
 
@@ -39,9 +49,10 @@ impl Response {
     /// The response as bytes. A HEAD answer has the headers of a GET but no body.
     pub fn encode(&self, keep_alive: bool, head_only: bool) -> Vec<u8> {
         let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
             self.status,
             status_reason(self.status),
+            self.content_type,
             self.body.len(),
             if keep_alive { "keep-alive" } else { "close" },
         );

@@ -29,6 +29,32 @@ pub enum Command {
     Info { id: String },
     /// `GET /healthz`
     Health,
+    /// `GET /metrics` (Prometheus text)
+    Metrics,
+    /// `GET /connections[?channel=name]`
+    ListConnections { channel: Option<String> },
+    /// `GET /channels`
+    ListChannels,
+    /// `GET /channels/{name}`: members (presence)
+    ChannelInfo { name: String },
+    /// `POST /channels/{name}[?exclude=id,id]`
+    Publish {
+        channel: String,
+        data: Bytes,
+        binary: bool,
+        exclude: Vec<String>,
+    },
+    /// `POST /broadcast[?path=/prefix][&exclude=id,id]`
+    Broadcast {
+        prefix: Option<String>,
+        data: Bytes,
+        binary: bool,
+        exclude: Vec<String>,
+    },
+    /// `PUT /channels/{name}/connections/{id}`
+    Subscribe { channel: String, id: String },
+    /// `DELETE /channels/{name}/connections/{id}`
+    Unsubscribe { channel: String, id: String },
 }
 
 /// A refused call; each variant has one status.
@@ -77,12 +103,64 @@ pub fn route(req: &Request, token: Option<&str>) -> Result<Command, ApiError> {
     if let Some(token) = token {
         authorize(req, token)?;
     }
+    let read = matches!(req.method, Method::Get | Method::Head);
     match (req.path_segments().as_slice(), req.method) {
-        (["healthz"], Method::Get | Method::Head) => Ok(Command::Health),
-        (["healthz"], _) => Err(ApiError::MethodNotAllowed("GET, HEAD")),
+        (["healthz"], _) if read => Ok(Command::Health),
+        (["metrics"], _) if read => Ok(Command::Metrics),
+        (["healthz" | "metrics" | "connections" | "channels"], _) if !read => {
+            Err(ApiError::MethodNotAllowed("GET, HEAD"))
+        }
+        (["connections"], _) => Ok(Command::ListConnections {
+            channel: req.query_param("channel").map(str::to_string),
+        }),
         (["connections", id], method) => connection(req, id, method),
+        (["channels"], _) => Ok(Command::ListChannels),
+        (["channels", name], _) if read => Ok(Command::ChannelInfo {
+            name: name.to_string(),
+        }),
+        (["channels", name], Method::Post) => {
+            let (data, binary) = message_body(req)?;
+            Ok(Command::Publish {
+                channel: name.to_string(),
+                data,
+                binary,
+                exclude: exclude(req),
+            })
+        }
+        (["channels", _], _) => Err(ApiError::MethodNotAllowed("GET, POST")),
+        (["channels", name, "connections", id], method) => {
+            let (channel, id) = (name.to_string(), id.to_string());
+            match method {
+                Method::Put => Ok(Command::Subscribe { channel, id }),
+                Method::Delete => Ok(Command::Unsubscribe { channel, id }),
+                _ => Err(ApiError::MethodNotAllowed("PUT, DELETE")),
+            }
+        }
+        (["broadcast"], Method::Post) => {
+            let (data, binary) = message_body(req)?;
+            let prefix = req.query_param("path").map(str::to_string);
+            Ok(Command::Broadcast {
+                prefix,
+                data,
+                binary,
+                exclude: exclude(req),
+            })
+        }
+        (["broadcast"], _) => Err(ApiError::MethodNotAllowed("POST")),
         _ => Err(ApiError::NotFound(format!("no endpoint {}", req.path))),
     }
+}
+
+/// `?exclude=id,id` (the parameter may also repeat).
+fn exclude(req: &Request) -> Vec<String> {
+    req.query
+        .iter()
+        .filter(|(k, _)| k == "exclude")
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn connection(req: &Request, id: &str, method: Method) -> Result<Command, ApiError> {

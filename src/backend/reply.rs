@@ -29,6 +29,14 @@ pub struct Reply {
     pub set_meta: Vec<(String, String)>,
     /// `WS-Close: <code> [reason]`: close after the body is sent.
     pub close: Option<CloseRequest>,
+    /// `WS-Subscribe: a, b`: channels to join.
+    pub subscribe: Vec<String>,
+    /// `WS-Unsubscribe: c`: channels to leave.
+    pub unsubscribe: Vec<String>,
+    /// `WS-Publish: room`: send the body to these channels' members instead of the sender.
+    pub publish: Vec<String>,
+    /// `WS-Exclude: self, <id>...`: connections a publish skips.
+    pub exclude: Vec<String>,
     /// Problems found in the `WS-*` headers, for the log.
     pub warnings: Vec<String>,
 }
@@ -75,6 +83,10 @@ impl Reply {
             }
             "ws-protocol" if !value.is_empty() => self.protocol = Some(value.to_string()),
             "ws-close" => self.close = self.parse_close(value),
+            "ws-subscribe" => self.subscribe.extend(list(value)),
+            "ws-unsubscribe" => self.unsubscribe.extend(list(value)),
+            "ws-publish" => self.publish.extend(list(value)),
+            "ws-exclude" => self.exclude.extend(list(value)),
             _ => {
                 if let Some(meta) = lower.strip_prefix("ws-set-meta-") {
                     self.set_meta(meta, value);
@@ -110,6 +122,15 @@ impl Reply {
         }
         self.set_meta.push((name.to_string(), value.to_string()));
     }
+}
+
+/// A comma-separated header value, trimmed, empty items dropped.
+fn list(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn is_binary_type(content_type: &str) -> bool {
@@ -173,6 +194,21 @@ mod tests {
             })
         );
         assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn reads_channel_headers() {
+        let r = reply(&[
+            ("WS-Subscribe", "room1, room2"),
+            ("WS-Subscribe", "room3"),
+            ("WS-Unsubscribe", "old"),
+            ("WS-Publish", "room1"),
+            ("WS-Exclude", "self, abc,"),
+        ]);
+        assert_eq!(r.subscribe, ["room1", "room2", "room3"]);
+        assert_eq!(r.unsubscribe, ["old"]);
+        assert_eq!(r.publish, ["room1"]);
+        assert_eq!(r.exclude, ["self", "abc"]);
     }
 
     #[test]

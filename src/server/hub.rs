@@ -1,27 +1,27 @@
 //! The WebSocket connections and everything that acts on them: accepting, readiness, backend
-//! results, push-API commands, timers. The one place that dispatches events to the pool and the
-//! one place that removes a connection.
+//! results, timers. The one place that dispatches events to the pool and the one place that
+//! removes a connection. Push-API commands are in `commands.rs`, fan-out in `fanout.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::Instant;
 
 use log::warn;
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 use slab::Slab;
 
-use crate::api::json;
-use crate::api::response::Response;
-use crate::api::routes::{ApiError, Command};
+use super::fanout::Routing;
+use crate::channels::Channels;
 use crate::conn_id::{ConnKey, Generations};
-use crate::events::{Done, EventName, Job};
+use crate::events::{Done, EventKind, EventName, Job};
+use crate::metrics::{Gauges, Metrics};
 use crate::pool::Pool;
 use crate::server::token;
-use crate::ws::conn::{Conn, Limits, SendError};
-use crate::ws::frame;
+use crate::ws::close;
+use crate::ws::conn::{Conn, Limits};
 use crate::ws::handshake;
 
 /// Whether the startup `reset` event has been settled; open events wait until it is.
@@ -34,8 +34,11 @@ pub enum Reset {
 }
 
 pub struct Hub {
-    pub clients: Slab<Conn>,
-    ids: HashMap<String, ConnKey>,
+    pub(super) clients: Slab<Conn>,
+    /// Public connection id → key, for the push API.
+    pub(super) ids: HashMap<String, ConnKey>,
+    pub(super) channels: Channels,
+    pub(super) metrics: Metrics,
     generations: Generations,
     pub limits: Limits,
     pub max_connections: usize,
@@ -57,6 +60,8 @@ impl Hub {
         Hub {
             clients: Slab::new(),
             ids: HashMap::new(),
+            channels: Channels::default(),
+            metrics: Metrics::default(),
             generations: Generations::default(),
             limits,
             max_connections,
@@ -114,12 +119,25 @@ impl Hub {
     }
 
     /// A backend result; dropped if its connection is gone (the generation differs).
+    /// Channel actions of the reply run after the connection applied the rest of it, so an open
+    /// reply can subscribe the new connection and announce it in one go.
     pub fn on_done(&mut self, done: Done) {
+        let failed = done.result.is_err();
+        self.metrics
+            .backend_done(done.elapsed, done.retries, failed);
         let Some(key) = done.key else { return };
         let Some(conn) = get(&mut self.clients, key) else {
             return;
         };
-        conn.on_reply(done.result, &self.limits);
+        let mut result = done.result;
+        let routing = result.as_mut().ok().map(Routing::take);
+        conn.on_reply(result, &self.limits);
+        if done.event == EventName::Open && conn.is_open() {
+            self.metrics.accepted += 1;
+        }
+        if let Some(routing) = routing {
+            self.route(key, routing);
+        }
         self.after(key);
     }
 
@@ -146,12 +164,12 @@ impl Hub {
         }
     }
 
-    fn get(&mut self, key: ConnKey) -> Option<&mut Conn> {
+    pub(super) fn get(&mut self, key: ConnKey) -> Option<&mut Conn> {
         get(&mut self.clients, key)
     }
 
     /// After anything happened to a connection: send its next event, or remove it when done.
-    fn after(&mut self, key: ConnKey) {
+    pub(super) fn after(&mut self, key: ConnKey) {
         let held_back = matches!(self.reset, Reset::Pending { .. });
         let Some(conn) = get(&mut self.clients, key) else {
             return;
@@ -167,6 +185,7 @@ impl Hub {
                     {
                         self.ids.insert(info.id.clone(), key);
                     }
+                    self.count_event(&event.kind);
                     self.pool.submit(Job {
                         key: Some(key),
                         event,
@@ -178,98 +197,51 @@ impl Hub {
         let Some(conn) = get(&mut self.clients, key) else {
             return;
         };
+        if !conn.is_open() && !self.channels.of(key).is_empty() {
+            self.channels.leave_all(key);
+        }
         if conn.is_finished() {
             if let Some(info) = conn.info() {
                 self.ids.remove(&info.id);
+            }
+            self.metrics.closed_traffic.add(conn.traffic());
+            if conn.rejected().is_some() {
+                self.metrics.rejected += 1;
             }
             self.clients.remove(key.index);
         }
     }
 
-    /// The open connection with this public id.
-    fn open_conn(&mut self, id: &str) -> Result<&mut Conn, ApiError> {
-        let key = *self
-            .ids
-            .get(id)
-            .ok_or_else(|| ApiError::NotFound(format!("connection {id}")))?;
-        match self.get(key) {
-            Some(conn) if conn.is_open() => Ok(conn),
-            _ => Err(ApiError::NotFound(format!("connection {id} (closed)"))),
+    fn count_event(&mut self, kind: &EventKind) {
+        self.metrics.event_sent(kind.name());
+        if let EventKind::Close {
+            code: close::POLICY,
+            reason,
+        } = kind
+            && reason == "slow consumer"
+        {
+            self.metrics.slow_consumer_closes += 1;
         }
     }
 
-    /// Carries out one push-API command.
-    pub fn execute(&mut self, command: Command) -> Result<Response, ApiError> {
-        match command {
-            Command::Health => {
-                let body = json::Object::new()
-                    .str("status", "ok")
-                    .num("connections", self.clients.len() as u64)
-                    .num("queued_events", self.pool.queued() as u64)
-                    .finish();
-                Ok(Response::json(200, body))
-            }
-            Command::Send { id, data, binary } => {
-                let conn = self.open_conn(&id)?;
-                let key = conn.key;
-                let sent = conn.send_frame(frame::message(binary, &data));
-                conn.flush();
-                self.after(key);
-                match sent {
-                    Ok(()) => {
-                        let body = json::Object::new()
-                            .bool("ok", true)
-                            .str("id", &id)
-                            .num("bytes", data.len() as u64);
-                        Ok(Response::json(200, body.finish()))
-                    }
-                    Err(SendError::SlowConsumer) => Err(ApiError::SlowConsumer),
-                    Err(SendError::NotOpen) => {
-                        Err(ApiError::NotFound(format!("connection {id} (closed)")))
-                    }
-                }
-            }
-            Command::Close { id, code, reason } => {
-                let conn = self.open_conn(&id)?;
-                let key = conn.key;
-                conn.close(code, &reason);
-                conn.flush();
-                self.after(key);
-                let body = json::Object::new()
-                    .bool("ok", true)
-                    .str("id", &id)
-                    .num("code", code);
-                Ok(Response::json(200, body.finish()))
-            }
-            Command::Info { id } => Ok(Response::json(200, describe(self.open_conn(&id)?))),
+    /// Values for `/metrics` that are read, not counted.
+    pub(super) fn gauges(&self) -> Gauges {
+        let mut g = Gauges {
+            all_connections: self.clients.len(),
+            queued_jobs: self.pool.queued(),
+            channels: self.channels.list().len(),
+            ..Gauges::default()
+        };
+        for (_, conn) in &self.clients {
+            g.open_connections += usize::from(conn.is_open());
+            g.pending_events += conn.waiting_events();
+            g.live_traffic.add(conn.traffic());
         }
+        g
     }
 }
 
 /// The connection with this key, unless its slot went to a newer connection.
 fn get(clients: &mut Slab<Conn>, key: ConnKey) -> Option<&mut Conn> {
     clients.get_mut(key.index).filter(|c| c.key == key)
-}
-
-fn describe(conn: &Conn) -> String {
-    let mut meta = json::Object::new();
-    for (name, value) in conn.meta() {
-        meta = meta.str(name, value);
-    }
-    let mut obj = json::Object::new();
-    if let Some(info) = conn.info() {
-        let since = info
-            .connected_at
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        obj = obj
-            .str("id", &info.id)
-            .str("path", &info.target)
-            .str("remote_addr", &info.remote.to_string())
-            .num("connected_at", since);
-    }
-    obj.num("pending_events", conn.waiting_events() as u64)
-        .raw("meta", &meta.finish())
-        .finish()
 }

@@ -1,6 +1,8 @@
 //! The reactor: one thread, one `mio::Poll`. It accepts WebSocket and push-API clients, hands
 //! readiness to connections, drains backend results on each wake-up, and runs the timers.
 
+mod commands;
+mod fanout;
 mod hub;
 pub mod token;
 

@@ -17,23 +17,26 @@ impl Conn {
         match (event, result) {
             (EventName::Open, Ok(reply)) if reply.is_success() => self.accept(reply, limits),
             (EventName::Open, Ok(reply)) => {
+                // 1xx and 2xx cannot end a handshake; such an answer is a broken backend.
+                let status = if (300..600).contains(&reply.status) {
+                    reply.status
+                } else {
+                    502
+                };
                 let ctype = reply.content_type.as_deref().unwrap_or("text/plain");
-                self.reject(handshake::error_response(
-                    reply.status,
-                    ctype,
-                    &[],
-                    &reply.body,
-                ));
+                self.reject(
+                    status,
+                    handshake::error_response(status, ctype, &[], &reply.body),
+                );
             }
             (EventName::Open, Err(e)) => {
                 warn!("{}: open failed: {e}", self.id());
                 let body = format!("backend failed: {e}\n");
-                self.reject(handshake::error_response(
-                    e.open_status(),
-                    "text/plain",
-                    &[],
-                    body.as_bytes(),
-                ));
+                let status = e.open_status();
+                self.reject(
+                    status,
+                    handshake::error_response(status, "text/plain", &[], body.as_bytes()),
+                );
             }
             (EventName::Message, Err(e)) => {
                 warn!("{}: message not handled: {e}", self.id());
@@ -60,7 +63,7 @@ impl Conn {
         }
         if !reply.body.is_empty() {
             let binary = reply.binary || std::str::from_utf8(&reply.body).is_err();
-            let _ = self.send_frame(frame::message(binary, &reply.body));
+            let _ = self.send(frame::message(binary, &reply.body));
         }
         if let Some(req) = reply.close {
             self.close(req.code, &req.reason);

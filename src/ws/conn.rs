@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use mio::net::TcpStream;
-use tungstenite::Bytes;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{WebSocketConfig, WebSocketContext};
 
 use crate::conn_id::ConnKey;
 use crate::events::{ConnInfo, Event, EventKind, EventName};
+use crate::metrics::Traffic;
 use crate::ws::close;
-use crate::ws::frame;
+use crate::ws::frame::{self, Encoded};
 use crate::ws::outbuf::{Full, OutBuf};
 use crate::ws::queue::EventQueue;
 use crate::ws::reading::Io;
@@ -94,6 +94,8 @@ pub struct Conn {
     pub(super) info: Option<Arc<ConnInfo>>,
     pub(super) meta: Vec<(String, String)>,
     pub(super) last_heard: Instant,
+    pub(super) traffic: Traffic,
+    pub(super) rejected: Option<u16>,
 }
 
 impl Conn {
@@ -113,6 +115,8 @@ impl Conn {
             info: None,
             meta: Vec::new(),
             last_heard: Instant::now(),
+            traffic: Traffic::default(),
+            rejected: None,
         }
     }
 
@@ -271,17 +275,29 @@ impl Conn {
         }
     }
 
-    /// Queues one encoded data frame (shared bytes). A client too slow to take it is closed.
-    pub fn send_frame(&mut self, frame: Bytes) -> Result<(), SendError> {
+    /// Queues one encoded message (shared bytes). A client too slow to take it is closed.
+    pub fn send(&mut self, message: Encoded) -> Result<(), SendError> {
         let Phase::Open { wire, .. } = &mut self.phase else {
             return Err(SendError::NotOpen);
         };
-        if wire.out.push(frame) == Err(Full) {
+        if wire.out.push(message.bytes) == Err(Full) {
             warn!("{}: slow consumer, closing", self.id());
             self.close(close::POLICY, "slow consumer");
             return Err(SendError::SlowConsumer);
         }
+        self.traffic.messages_out += 1;
+        self.traffic.bytes_out += message.payload_len as u64;
         Ok(())
+    }
+
+    /// Messages and bytes in and out so far.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
+    }
+
+    /// The HTTP status this connection's handshake was refused with, if it was.
+    pub fn rejected(&self) -> Option<u16> {
+        self.rejected
     }
 
     /// Timers: handshake timeout, pings, dead peers, stuck closes.

@@ -27,9 +27,20 @@ pub fn encode(opcode: u8, payload: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// An encoded message, ready to queue for any number of clients.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub bytes: Bytes,
+    /// The message's own size, for traffic counters.
+    pub payload_len: usize,
+}
+
 /// A data message frame: binary, or text (the caller has checked UTF-8).
-pub fn message(binary: bool, payload: &[u8]) -> Bytes {
-    encode(if binary { OP_BINARY } else { OP_TEXT }, payload)
+pub fn message(binary: bool, payload: &[u8]) -> Encoded {
+    Encoded {
+        bytes: encode(if binary { OP_BINARY } else { OP_TEXT }, payload),
+        payload_len: payload.len(),
+    }
 }
 
 #[cfg(test)]

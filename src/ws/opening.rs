@@ -37,7 +37,7 @@ impl Conn {
                 }
                 Err(e) => {
                     info!("{}: handshake rejected: {e}", self.remote);
-                    return self.reject(handshake::rejection(&e));
+                    return self.reject(e.status(), handshake::rejection(&e));
                 }
             }
         }
@@ -48,12 +48,10 @@ impl Conn {
             Ok(id) => id,
             Err(e) => {
                 warn!("no connection id: {e}");
-                return self.reject(handshake::error_response(
+                return self.reject(
                     500,
-                    "text/plain",
-                    &[],
-                    b"no connection id\n",
-                ));
+                    handshake::error_response(500, "text/plain", &[], b"no connection id\n"),
+                );
             }
         };
         let headers = upgrade
@@ -83,7 +81,8 @@ impl Conn {
     }
 
     /// Sends a complete HTTP response, then closes.
-    pub(super) fn reject(&mut self, response: Vec<u8>) {
+    pub(super) fn reject(&mut self, status: u16, response: Vec<u8>) {
+        self.rejected = Some(status);
         let Some(wire) = self.take_wire() else { return };
         let mut wire = wire;
         // A 64 KiB rejection body fits any sane --max-outbuf; a bigger one is cut by the limit.
@@ -122,7 +121,7 @@ impl Conn {
                 tail,
             };
             let body = b"backend chose a subprotocol the client did not offer\n";
-            return self.reject(handshake::error_response(502, "text/plain", &[], body));
+            return self.reject(502, handshake::error_response(502, "text/plain", &[], body));
         }
         let response = handshake::accept_response(&key, reply.protocol.as_deref());
         let _ = wire.out.push(Bytes::from(response));

@@ -32,6 +32,12 @@ impl Conn {
         }
     }
 
+    fn received(&mut self, data: Bytes, binary: bool) {
+        self.traffic.messages_in += 1;
+        self.traffic.bytes_in += data.len() as u64;
+        self.events.push(EventKind::Message { data, binary });
+    }
+
     fn on_message(&mut self, msg: Message) {
         self.last_heard = Instant::now();
         if let Phase::Open { ping, .. } = &mut self.phase {
@@ -39,13 +45,8 @@ impl Conn {
         }
         let closing = matches!(self.phase, Phase::Closing { .. });
         match msg {
-            Message::Text(text) if !closing => self.events.push(EventKind::Message {
-                data: Bytes::from(text),
-                binary: false,
-            }),
-            Message::Binary(data) if !closing => {
-                self.events.push(EventKind::Message { data, binary: true })
-            }
+            Message::Text(text) if !closing => self.received(Bytes::from(text), false),
+            Message::Binary(data) if !closing => self.received(data, true),
             Message::Close(frame) => {
                 let (code, reason) = match frame {
                     Some(f) => (u16::from(f.code), f.reason.to_string()),

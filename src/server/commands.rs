@@ -1,0 +1,258 @@
+//! Carrying out push-API commands against the connections and channels.
+
+use super::fanout::Fanout;
+use super::hub::Hub;
+use crate::api::json::{self, Object};
+use crate::api::response::Response;
+use crate::api::routes::{ApiError, Command};
+use crate::conn_id::ConnKey;
+use crate::ws::conn::{Conn, SendError};
+use crate::ws::frame;
+
+impl Hub {
+    pub fn execute(&mut self, command: Command) -> Result<Response, ApiError> {
+        match command {
+            Command::Health => Ok(self.health()),
+            Command::Metrics => Ok(Response::metrics(self.metrics.render(&self.gauges()))),
+            Command::Send { id, data, binary } => self.send(&id, frame::message(binary, &data)),
+            Command::Close { id, code, reason } => {
+                let conn = self.open_conn(&id)?;
+                let key = conn.key;
+                conn.close(code, &reason);
+                conn.flush();
+                self.after(key);
+                let body = Object::new()
+                    .bool("ok", true)
+                    .str("id", &id)
+                    .num("code", code);
+                Ok(Response::json(200, body.finish()))
+            }
+            Command::Info { id } => {
+                let key = self.open_conn(&id)?.key;
+                Ok(Response::json(200, self.describe(key)))
+            }
+            Command::ListConnections { channel } => Ok(self.list_connections(channel.as_deref())),
+            Command::ListChannels => Ok(self.list_channels()),
+            Command::ChannelInfo { name } => self.channel_info(&name),
+            Command::Publish {
+                channel,
+                data,
+                binary,
+                exclude,
+            } => {
+                let exclude = self.exclusions(&exclude, None);
+                let fanout = self.publish(
+                    std::slice::from_ref(&channel),
+                    &frame::message(binary, &data),
+                    &exclude,
+                );
+                Ok(fanout_response(
+                    fanout,
+                    Object::new().str("channel", &channel),
+                ))
+            }
+            Command::Broadcast {
+                prefix,
+                data,
+                binary,
+                exclude,
+            } => {
+                let exclude = self.exclusions(&exclude, None);
+                let fanout =
+                    self.broadcast(prefix.as_deref(), &frame::message(binary, &data), &exclude);
+                Ok(fanout_response(
+                    fanout,
+                    Object::new().str("path", prefix.as_deref().unwrap_or("/")),
+                ))
+            }
+            Command::Subscribe { channel, id } => {
+                let key = self.open_conn(&id)?.key;
+                self.channels
+                    .subscribe(&channel, key)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                Ok(membership(&channel, &id, true))
+            }
+            Command::Unsubscribe { channel, id } => {
+                let key = self.open_conn(&id)?.key;
+                if !self.channels.unsubscribe(&channel, key) {
+                    return Err(ApiError::NotFound(format!(
+                        "connection {id} is not in channel {channel}"
+                    )));
+                }
+                Ok(membership(&channel, &id, false))
+            }
+        }
+    }
+
+    /// The open connection with this public id.
+    pub(super) fn open_conn(&mut self, id: &str) -> Result<&mut Conn, ApiError> {
+        let key = *self
+            .ids
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("connection {id}")))?;
+        match self.get(key) {
+            Some(conn) if conn.is_open() => Ok(conn),
+            _ => Err(ApiError::NotFound(format!("connection {id} (closed)"))),
+        }
+    }
+
+    fn send(&mut self, id: &str, message: frame::Encoded) -> Result<Response, ApiError> {
+        let conn = self.open_conn(id)?;
+        let key = conn.key;
+        let bytes = message.payload_len;
+        let sent = conn.send(message);
+        conn.flush();
+        self.after(key);
+        match sent {
+            Ok(()) => {
+                let body = Object::new()
+                    .bool("ok", true)
+                    .str("id", id)
+                    .num("bytes", bytes as u64);
+                Ok(Response::json(200, body.finish()))
+            }
+            Err(SendError::SlowConsumer) => Err(ApiError::SlowConsumer),
+            Err(SendError::NotOpen) => Err(ApiError::NotFound(format!("connection {id} (closed)"))),
+        }
+    }
+
+    fn health(&self) -> Response {
+        let body = Object::new()
+            .str("status", "ok")
+            .num("connections", self.clients.len() as u64)
+            .num("queued_events", self.pool.queued() as u64)
+            .finish();
+        Response::json(200, body)
+    }
+
+    fn list_connections(&self, channel: Option<&str>) -> Response {
+        let keys: Vec<ConnKey> = match channel {
+            Some(name) => self
+                .channels
+                .members(name)
+                .map(|m| m.iter().copied().collect())
+                .unwrap_or_default(),
+            None => self
+                .clients
+                .iter()
+                .filter(|(_, c)| c.is_open())
+                .map(|(_, c)| c.key)
+                .collect(),
+        };
+        let ids = self.ids_of(&keys);
+        let body = Object::new()
+            .num("count", ids.len() as u64)
+            .raw("connections", &json_array(&ids))
+            .finish();
+        Response::json(200, body)
+    }
+
+    fn list_channels(&self) -> Response {
+        let mut items = Vec::new();
+        for (name, members) in self.channels.list() {
+            items.push(
+                Object::new()
+                    .str("name", name)
+                    .num("members", members as u64)
+                    .finish(),
+            );
+        }
+        let body = Object::new()
+            .num("count", items.len() as u64)
+            .raw("channels", &format!("[{}]", items.join(",")));
+        Response::json(200, body.finish())
+    }
+
+    fn channel_info(&self, name: &str) -> Result<Response, ApiError> {
+        let members = self
+            .channels
+            .members(name)
+            .ok_or_else(|| ApiError::NotFound(format!("channel {name}")))?;
+        let keys: Vec<ConnKey> = members.iter().copied().collect();
+        let ids = self.ids_of(&keys);
+        let body = Object::new()
+            .str("name", name)
+            .num("count", ids.len() as u64)
+            .raw("members", &json_array(&ids));
+        Ok(Response::json(200, body.finish()))
+    }
+
+    /// Public ids of these keys, sorted so answers are stable.
+    fn ids_of(&self, keys: &[ConnKey]) -> Vec<String> {
+        let mut ids: Vec<String> = keys
+            .iter()
+            .filter_map(|k| self.clients.get(k.index).filter(|c| c.key == *k))
+            .filter_map(|c| c.info().map(|i| i.id.clone()))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+/// 200 when at least one client got the message, 404 when nobody did.
+fn fanout_response(fanout: Fanout, obj: Object) -> Response {
+    let obj = obj
+        .num("delivered", fanout.delivered as u64)
+        .num("skipped", fanout.skipped as u64);
+    if fanout.delivered > 0 {
+        Response::json(200, obj.bool("ok", true).finish())
+    } else {
+        Response::json(
+            404,
+            obj.str("error", "no client received the message").finish(),
+        )
+    }
+}
+
+fn membership(channel: &str, id: &str, subscribed: bool) -> Response {
+    let body = Object::new()
+        .bool("ok", true)
+        .str("channel", channel)
+        .str("id", id)
+        .bool("subscribed", subscribed);
+    Response::json(200, body.finish())
+}
+
+fn json_array(items: &[String]) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json::escape_into(&mut out, item);
+    }
+    out.push(']');
+    out
+}
+
+impl Hub {
+    fn describe(&self, key: ConnKey) -> String {
+        let Some(conn) = self.clients.get(key.index) else {
+            return "{}".into();
+        };
+        describe(conn, self.channels.of(key))
+    }
+}
+
+fn describe(conn: &Conn, channels: &[String]) -> String {
+    let mut meta = Object::new();
+    for (name, value) in conn.meta() {
+        meta = meta.str(name, value);
+    }
+    let mut obj = Object::new();
+    if let Some(info) = conn.info() {
+        let since = info
+            .connected_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        obj = obj
+            .str("id", &info.id)
+            .str("path", &info.target)
+            .str("remote_addr", &info.remote.to_string())
+            .num("connected_at", since);
+    }
+    obj.num("pending_events", conn.waiting_events() as u64)
+        .raw("channels", &json_array(channels))
+        .raw("meta", &meta.finish())
+        .finish()
+}

@@ -1,0 +1,142 @@
+//! One message to many clients: channel publishes, broadcasts, and the channel headers of a
+//! backend reply. The message is framed once; every recipient queues the same bytes.
+
+use std::collections::HashSet;
+
+use log::warn;
+
+use super::hub::Hub;
+use crate::backend::Reply;
+use crate::conn_id::ConnKey;
+use crate::ws::frame::{self, Encoded};
+
+/// The channel part of a backend reply, taken out before the connection applies the rest.
+#[derive(Debug, Default)]
+pub struct Routing {
+    subscribe: Vec<String>,
+    unsubscribe: Vec<String>,
+    publish: Vec<String>,
+    exclude: Vec<String>,
+    /// The reply body, when it goes to channels instead of the sender.
+    message: Option<Encoded>,
+}
+
+impl Routing {
+    pub fn take(reply: &mut Reply) -> Routing {
+        let mut routing = Routing {
+            subscribe: std::mem::take(&mut reply.subscribe),
+            unsubscribe: std::mem::take(&mut reply.unsubscribe),
+            publish: std::mem::take(&mut reply.publish),
+            exclude: std::mem::take(&mut reply.exclude),
+            message: None,
+        };
+        if !routing.publish.is_empty() && !reply.body.is_empty() {
+            let body = std::mem::take(&mut reply.body);
+            let binary = reply.binary || std::str::from_utf8(&body).is_err();
+            routing.message = Some(frame::message(binary, &body));
+        }
+        routing
+    }
+}
+
+/// How a fan-out went: clients that got the message queued, and targets that could not take it
+/// (closed meanwhile, or too slow and now being closed).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Fanout {
+    pub delivered: usize,
+    pub skipped: usize,
+}
+
+impl Hub {
+    /// Applies a reply's channel headers for connection `key`.
+    pub(super) fn route(&mut self, key: ConnKey, routing: Routing) {
+        if self.get(key).is_some_and(|c| c.is_open()) {
+            for name in &routing.unsubscribe {
+                self.channels.unsubscribe(name, key);
+            }
+            for name in &routing.subscribe {
+                if let Err(e) = self.channels.subscribe(name, key) {
+                    warn!("WS-Subscribe {name:?}: {e}");
+                }
+            }
+        }
+        if let Some(message) = &routing.message {
+            let exclude = self.exclusions(&routing.exclude, Some(key));
+            self.publish(&routing.publish, message, &exclude);
+        }
+    }
+
+    /// Ids (and `self`, meaning `sender`) to keys; unknown ids are simply not excluded.
+    pub(super) fn exclusions(&self, ids: &[String], sender: Option<ConnKey>) -> HashSet<ConnKey> {
+        ids.iter()
+            .filter_map(|id| match id.as_str() {
+                "self" => sender,
+                id => self.ids.get(id).copied(),
+            })
+            .collect()
+    }
+
+    /// Sends to every member of `channels` (once each, even if in several).
+    pub(super) fn publish(
+        &mut self,
+        channels: &[String],
+        message: &Encoded,
+        exclude: &HashSet<ConnKey>,
+    ) -> Fanout {
+        let mut targets: Vec<ConnKey> = Vec::new();
+        for name in channels {
+            if let Some(members) = self.channels.members(name) {
+                targets.extend(members.iter().filter(|k| !exclude.contains(k)));
+            }
+        }
+        if channels.len() > 1 {
+            targets.sort_unstable_by_key(|k| k.index);
+            targets.dedup();
+        }
+        self.deliver(&targets, message)
+    }
+
+    /// Sends to every open connection whose path starts with `prefix`.
+    pub(super) fn broadcast(
+        &mut self,
+        prefix: Option<&str>,
+        message: &Encoded,
+        exclude: &HashSet<ConnKey>,
+    ) -> Fanout {
+        let targets: Vec<ConnKey> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.is_open() && !exclude.contains(&c.key))
+            .filter(|(_, c)| {
+                prefix.is_none_or(|p| c.info().is_some_and(|i| i.path().starts_with(p)))
+            })
+            .map(|(_, c)| c.key)
+            .collect();
+        self.deliver(&targets, message)
+    }
+
+    fn deliver(&mut self, targets: &[ConnKey], message: &Encoded) -> Fanout {
+        let mut result = Fanout::default();
+        let mut failed = Vec::new();
+        for &key in targets {
+            let sent = self.get(key).map(|conn| {
+                let sent = conn.send(message.clone());
+                conn.flush();
+                sent
+            });
+            match sent {
+                Some(Ok(())) => result.delivered += 1,
+                _ => {
+                    result.skipped += 1;
+                    failed.push(key);
+                }
+            }
+        }
+        for key in failed {
+            self.after(key);
+        }
+        self.metrics.published += 1;
+        self.metrics.deliveries += result.delivered as u64;
+        result
+    }
+}
