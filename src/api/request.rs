@@ -259,6 +259,19 @@ pub fn form_decode(s: &[u8]) -> Vec<(String, String)> {
 }
 
 fn form_component(s: &[u8]) -> String {
+    String::from_utf8_lossy(&form_component_bytes(s)).into_owned()
+}
+
+/// One decoded form field value as bytes, for callers that must not alter them.
+pub fn form_field(body: &[u8], name: &str) -> Option<Vec<u8>> {
+    body.split(|&b| b == b'&').find_map(|pair| {
+        let mut kv = pair.splitn(2, |&b| b == b'=');
+        let k = kv.next().unwrap_or_default();
+        (form_component(k) == name).then(|| form_component_bytes(kv.next().unwrap_or_default()))
+    })
+}
+
+fn form_component_bytes(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while let Some(&b) = s.get(i) {
@@ -270,7 +283,7 @@ fn form_component(s: &[u8]) -> String {
         out.push(byte);
         i += step;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// Strict percent-decoding for paths ('+' stays '+'): `None` on any '%' not

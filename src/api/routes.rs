@@ -7,7 +7,7 @@ use std::fmt;
 
 use tungstenite::Bytes;
 
-use super::request::{Method, Request, form_decode};
+use super::request::{Method, Request, form_field};
 use crate::ws::close;
 
 /// What a push-API call asks for.
@@ -193,11 +193,8 @@ pub fn message_body(req: &Request) -> Result<(Bytes, bool), ApiError> {
         return Ok((Bytes::from(req.body.clone()), true));
     }
     let text = if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        let fields = form_decode(&req.body);
-        let data = fields.into_iter().find(|(k, _)| k == "data");
-        let (_, data) =
-            data.ok_or_else(|| ApiError::BadRequest("form body has no data field".into()))?;
-        data.into_bytes()
+        form_field(&req.body, "data")
+            .ok_or_else(|| ApiError::BadRequest("form body has no data field".into()))?
     } else {
         req.body.clone()
     };
@@ -227,11 +224,13 @@ fn close_args(req: &Request) -> Result<(u16, String), ApiError> {
 }
 
 fn authorize(req: &Request, token: &str) -> Result<(), ApiError> {
-    let given = req
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+    // The scheme name is case-insensitive (RFC 9110 §11.1).
+    let header = req.header("authorization").unwrap_or("").trim();
+    let given = match header.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => "",
+    };
+    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)
