@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use tungstenite::Bytes;
 
 use super::json_value::{self, JsonError, Value};
+use crate::ws::close;
 
 /// Most entries one batch may carry, so one request cannot queue unbounded work.
 pub const MAX_OPS: usize = 1000;
@@ -128,12 +129,6 @@ fn unknown_op(name: &str) -> String {
     format!("unknown op {short:?}")
 }
 
-/// Codes a backend may ask to close with: the registered ones meant for the wire, plus the
-/// library (3000-3999) and application (4000-4999) ranges.
-fn valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-}
-
 /// One entry's fields. Fields are taken by value so payloads are moved out, not copied.
 struct Entry(Vec<(String, Value)>);
 
@@ -191,7 +186,7 @@ impl Entry {
         };
         match Value::Number(n).as_u64() {
             Some(c) => match u16::try_from(c) {
-                Ok(code) if valid_close_code(code) => Ok(code),
+                Ok(code) if close::valid_to_send(code) => Ok(code),
                 _ => Err(format!("invalid close code {c}")),
             },
             // Debug keeps huge values short (`1e300`) where Display would print every digit.

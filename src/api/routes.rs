@@ -7,6 +7,7 @@ use std::fmt;
 
 use tungstenite::Bytes;
 
+use super::batch::{self, Op};
 use super::request::{Method, Request, form_field};
 use crate::ws::close;
 
@@ -55,6 +56,8 @@ pub enum Command {
     Subscribe { channel: String, id: String },
     /// `DELETE /channels/{name}/connections/{id}`
     Unsubscribe { channel: String, id: String },
+    /// `POST /batch`: operations applied in order; a bad entry is reported in its place.
+    Batch(Vec<Result<Op, String>>),
 }
 
 /// A refused call; each variant has one status.
@@ -146,7 +149,12 @@ pub fn route(req: &Request, token: Option<&str>) -> Result<Command, ApiError> {
                 exclude: exclude(req),
             })
         }
-        (["broadcast"], _) => Err(ApiError::MethodNotAllowed("POST")),
+        (["broadcast" | "batch"], _) if req.method != Method::Post => {
+            Err(ApiError::MethodNotAllowed("POST"))
+        }
+        (["batch"], _) => batch::parse(&req.body)
+            .map(Command::Batch)
+            .map_err(|e| ApiError::BadRequest(e.to_string())),
         _ => Err(ApiError::NotFound(format!("no endpoint {}", req.path))),
     }
 }

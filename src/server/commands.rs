@@ -2,6 +2,7 @@
 
 use super::fanout::Fanout;
 use super::hub::Hub;
+use crate::api::batch::Op;
 use crate::api::json::{self, Object};
 use crate::api::response::Response;
 use crate::api::routes::{ApiError, Command};
@@ -72,6 +73,7 @@ impl Hub {
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
                 Ok(membership(&channel, &id, true))
             }
+            Command::Batch(ops) => Ok(self.batch(ops)),
             Command::Unsubscribe { channel, id } => {
                 let key = self.open_conn(&id)?.key;
                 if !self.channels.unsubscribe(&channel, key) {
@@ -82,6 +84,24 @@ impl Hub {
                 Ok(membership(&channel, &id, false))
             }
         }
+    }
+
+    /// Each operation as its own command, in order; one result per operation.
+    fn batch(&mut self, ops: Vec<Result<Op, String>>) -> Response {
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            let response = match op {
+                Ok(op) => self
+                    .execute(command_of(op))
+                    .unwrap_or_else(|e| Response::error(&e)),
+                Err(why) => Response::error(&ApiError::BadRequest(why)),
+            };
+            results.push(with_status(&response));
+        }
+        let body = Object::new()
+            .num("count", results.len() as u64)
+            .raw("results", &format!("[{}]", results.join(",")));
+        Response::json(200, body.finish())
     }
 
     /// The open connection with this public id.
@@ -186,6 +206,34 @@ impl Hub {
             .collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+fn command_of(op: Op) -> Command {
+    match op {
+        Op::Send { id, data, binary } => Command::Send { id, data, binary },
+        Op::Publish {
+            channel,
+            data,
+            binary,
+            exclude,
+        } => Command::Publish {
+            channel,
+            data,
+            binary,
+            exclude,
+        },
+        Op::Close { id, code, reason } => Command::Close { id, code, reason },
+        Op::Subscribe { id, channel } => Command::Subscribe { channel, id },
+        Op::Unsubscribe { id, channel } => Command::Unsubscribe { channel, id },
+    }
+}
+
+/// A response's JSON object with its status as the first field: `{"status":200,...}`.
+fn with_status(response: &Response) -> String {
+    match response.body.strip_prefix('{') {
+        Some(rest) if rest.trim() != "}" => format!("{{\"status\":{},{rest}", response.status),
+        _ => format!("{{\"status\":{}}}", response.status),
     }
 }
 

@@ -3,7 +3,8 @@
 //! Every byte for a client passes through here in order: the 101 response, frames wscgi encodes
 //! (shared `Bytes`, so one published frame can sit in many queues without copies), and the
 //! control frames tungstenite writes (pongs, close replies). The queue is bounded by
-//! `--max-outbuf`; a client that cannot keep up is found by `push` failing, not by memory growth.
+//! `--max-outbuf` (or one message, if that is larger); a client that cannot keep up is found by
+//! `push` failing, not by memory growth.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -47,7 +48,9 @@ impl OutBuf {
             return Ok(());
         }
         let small = bytes.len() <= CONTROL_SLACK && self.len < self.limit + CONTROL_SLACK;
-        if self.len + bytes.len() > self.limit && !small {
+        // One message always fits an empty queue, so --max-outbuf never has to exceed
+        // --max-message for a client that keeps up.
+        if !self.is_empty() && self.len + bytes.len() > self.limit && !small {
             return Err(Full);
         }
         self.len += bytes.len();
@@ -126,5 +129,12 @@ mod tests {
         out.push(Bytes::from(vec![0; 4000])).unwrap();
         assert_eq!(out.push(Bytes::from(vec![0; 1000])), Err(Full));
         assert!(out.push(Bytes::from(vec![0; 100])).is_ok());
+    }
+
+    #[test]
+    fn one_large_message_fits_an_empty_queue() {
+        let mut out = OutBuf::new(4096);
+        out.push(Bytes::from(vec![0; 10_000])).unwrap();
+        assert_eq!(out.push(Bytes::from(vec![0; 1000])), Err(Full));
     }
 }
