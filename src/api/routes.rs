@@ -188,7 +188,8 @@ fn connection(req: &Request, id: &str, method: Method) -> Result<Command, ApiErr
 }
 
 /// The message in a request body: binary for `application/octet-stream`, the `data` field of a
-/// form, otherwise text (which must be UTF-8, as a WebSocket text frame must).
+/// form (a form without one is taken as is), otherwise text (which must be UTF-8, as a WebSocket
+/// text frame must).
 pub fn message_body(req: &Request) -> Result<(Bytes, bool), ApiError> {
     let mime = req
         .header("content-type")
@@ -200,11 +201,11 @@ pub fn message_body(req: &Request) -> Result<(Bytes, bool), ApiError> {
     if mime.eq_ignore_ascii_case("application/octet-stream") {
         return Ok((Bytes::from(req.body.clone()), true));
     }
-    let text = if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        form_field(&req.body, "data")
-            .ok_or_else(|| ApiError::BadRequest("form body has no data field".into()))?
-    } else {
-        req.body.clone()
+    // curl -d sends its data as a form; without a `data` field the body is the message itself.
+    let form = mime.eq_ignore_ascii_case("application/x-www-form-urlencoded");
+    let text = match form.then(|| form_field(&req.body, "data")).flatten() {
+        Some(data) => data,
+        None => req.body.clone(),
     };
     if std::str::from_utf8(&text).is_err() {
         let why =

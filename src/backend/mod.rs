@@ -1,6 +1,7 @@
 //! Delivering one event to the backend, with retries. Runs on worker threads only: everything
 //! here may block.
 
+pub mod cgi_response;
 pub mod http;
 pub mod reply;
 pub mod request;

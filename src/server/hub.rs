@@ -38,7 +38,7 @@ pub struct Hub {
     /// Public connection id → key, for the push API.
     pub(super) ids: HashMap<String, ConnKey>,
     pub(super) channels: Channels,
-    pub(super) metrics: Metrics,
+    pub metrics: Metrics,
     generations: Generations,
     pub limits: Limits,
     pub max_connections: usize,

@@ -25,7 +25,7 @@ use crate::api::routes;
 use crate::backend::Delivery;
 use crate::config::Config;
 use crate::error::Error;
-use crate::events::{Completion, Done, Event, EventKind, Job};
+use crate::events::{Completion, Done, Event, EventKind, EventName, Job};
 use crate::pool::Pool;
 use crate::random;
 use crate::ws::conn::Limits;
@@ -271,10 +271,14 @@ impl Server {
             meta: Vec::new(),
             boot_id: self.hub.boot_id.clone(),
         };
+        self.hub.metrics.event_sent(EventName::Reset);
         self.hub.pool.submit(Job { key: None, event });
     }
 
     fn on_reset_done(&mut self, done: Done) {
+        self.hub
+            .metrics
+            .backend_done(done.elapsed, done.retries, done.result.is_err());
         match done.result {
             Ok(reply) => {
                 info!(
