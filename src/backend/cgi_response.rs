@@ -133,11 +133,11 @@ mod tests {
     }
 
     cases! {
-        plain: b"Content-Type: text/plain\r\n\r\nhi" => Ok((200, 1, 26));
+        plain: b"Content-Type: text/plain\r\n\r\nhi" => Ok((200, 1, 28));
         unix_newlines: b"Content-Type: text/plain\n\nhi" => Ok((200, 1, 26));
         status_with_reason: b"Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\n" => Ok((404, 1, 51));
         status_code_only: b"Status: 418\n\n" => Ok((418, 0, 13));
-        location_redirects: b"Location: /x\n\n" => Ok((302, 1, 15));
+        location_redirects: b"Location: /x\n\n" => Ok((302, 1, 14));
         no_headers: b"\nbody" => Ok((200, 0, 1));
         empty: b"" => Err(CgiError::Empty);
         no_blank_line: b"Content-Type: text/plain\r\nhello" => Err(CgiError::NoBlankLine);
