@@ -1,10 +1,12 @@
 //! Delivering one event to the backend, with retries. Runs on worker threads only: everything
 //! here may block.
 
+pub mod cgi_env;
 pub mod cgi_response;
 pub mod http;
 pub mod reply;
 pub mod request;
+pub mod spec;
 
 use std::fmt;
 use std::time::Duration;

@@ -13,6 +13,10 @@ use crate::events::{Event, EventKind};
 pub struct BackendRequest {
     /// The WebSocket URL's query string, to append to the backend URL (may be empty).
     pub query: String,
+    /// The WebSocket path (no query); empty for `reset`. CGI derives `PATH_INFO` from it.
+    pub path: String,
+    /// The client's address; `None` for `reset`.
+    pub remote: Option<std::net::SocketAddr>,
     /// Header names as documented (`WS-Event`, ...); passed client headers keep lowercase names.
     pub headers: Vec<(String, Vec<u8>)>,
     pub content_type: Option<&'static str>,
@@ -38,6 +42,8 @@ pub fn build(event: &Event, format: EventFormat) -> BackendRequest {
         headers.push((format!("WS-Meta-{name}"), header_safe(value.as_bytes())));
     }
     let query = event.conn.as_ref().map_or("", |c| c.query()).to_string();
+    let path = event.conn.as_ref().map_or("", |c| c.path()).to_string();
+    let remote = event.conn.as_ref().map(|c| c.remote);
     let (content_type, body) = match (format, &event.kind) {
         (EventFormat::Form, _) => (Some(FORM), Bytes::from(form_body(event, &fields))),
         (EventFormat::Headers, EventKind::Message { data, binary }) => {
@@ -47,6 +53,8 @@ pub fn build(event: &Event, format: EventFormat) -> BackendRequest {
     };
     BackendRequest {
         query,
+        path,
+        remote,
         headers,
         content_type,
         body,
