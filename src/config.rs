@@ -4,7 +4,10 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::backend::spec::{self, Route};
 
 use getopts::{Fail, Matches, Options};
 
@@ -15,11 +18,11 @@ const GIB: u64 = 1024 * MIB;
 const HOUR_MS: u64 = 60 * 60 * 1000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 
-/// Long names of the options taking one value; `--pass-header` is repeatable
-/// and handled on its own.
+/// Long names of the options taking one value; `--pass-header`, `--route` and
+/// `--cgi-env` are repeatable and handled on their own.
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
-    ping-interval event-format push-token log-level";
+    ping-interval event-format push-token log-level static shutdown-timeout";
 
 const DEFAULT_PASS_HEADERS: &str = "cookie,authorization,origin,user-agent,\
     accept-language,x-forwarded-for,x-real-ip,x-forwarded-proto";
@@ -76,8 +79,12 @@ impl LogLevel {
 pub struct Config {
     pub listen: SocketAddr,
     pub push_listen: SocketAddr,
-    /// Kept as the user wrote it; only the scheme has been checked.
-    pub backend: String,
+    /// Where events go, by WebSocket path prefix (`--route`; `--backend X` is `--route /=X`).
+    pub routes: Vec<Route>,
+    /// Variables of wscgi's own environment passed to CGI programs (`--cgi-env`).
+    pub cgi_env: Vec<String>,
+    /// Serve plain GET/HEAD requests on the WebSocket port from this directory (`--static`).
+    pub static_dir: Option<PathBuf>,
     pub workers: usize,
     pub backend_timeout: Duration,
     pub retries: u32,
@@ -86,6 +93,8 @@ pub struct Config {
     pub max_outbuf: usize,
     pub max_connections: usize,
     pub handshake_timeout: Duration,
+    /// How long a graceful shutdown may take to deliver the last events.
+    pub shutdown_timeout: Duration,
     /// `None` disables keepalive pings.
     pub ping_interval: Option<Duration>,
     /// Lowercase client handshake header names forwarded to the backend.
@@ -96,12 +105,19 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults, so tests and examples need not go through `parse`.
-    pub fn for_backend(url: &str) -> Config {
+    /// The defaults with one backend for every path, so tests and examples need not go
+    /// through `parse`. Panics on an invalid backend, which only a programming error gives.
+    pub fn for_backend(backend: &str) -> Config {
+        let backend = spec::parse(backend).expect("a valid backend");
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             push_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
-            backend: url.to_string(),
+            routes: vec![Route {
+                prefix: "/".into(),
+                backend,
+            }],
+            cgi_env: Vec::new(),
+            static_dir: None,
             workers: 8,
             backend_timeout: Duration::from_secs(10),
             retries: 2,
@@ -110,6 +126,7 @@ impl Config {
             max_outbuf: MIB as usize,
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
             ping_interval: Some(Duration::from_secs(30)),
             pass_headers: DEFAULT_PASS_HEADERS.split(',').map(String::from).collect(),
             event_format: EventFormat::Headers,
@@ -142,10 +159,16 @@ pub enum ValueError {
     Duration(String),
     Address(String),
     HeaderName(String),
-    Url(String),
-    NeedsTls(String),
-    Choice { value: String, expected: String },
-    OutOfRange { value: String, range: String },
+    /// A backend or route that `backend::spec` refused, with its reason.
+    Backend(String),
+    Choice {
+        value: String,
+        expected: String,
+    },
+    OutOfRange {
+        value: String,
+        range: String,
+    },
 }
 
 impl fmt::Display for CliError {
@@ -154,7 +177,9 @@ impl fmt::Display for CliError {
             CliError::Options(msg) => f.write_str(msg),
             CliError::Duplicate(name) => write!(f, "--{name} given more than once"),
             CliError::UnexpectedArgument(arg) => write!(f, "unexpected argument {arg:?}"),
-            CliError::MissingBackend => f.write_str("missing --backend URL (or WSCGI_BACKEND)"),
+            CliError::MissingBackend => {
+                f.write_str("missing --backend BACKEND or --route PREFIX=BACKEND")
+            }
             CliError::Value { origin, error } => write!(f, "{origin}: {error}"),
         }
     }
@@ -168,8 +193,7 @@ impl fmt::Display for ValueError {
             ValueError::Duration(v) => write!(f, "invalid duration {v:?} (e.g. 10, 500ms, 2m)"),
             ValueError::Address(v) => write!(f, "invalid address {v:?} (expected IP:PORT)"),
             ValueError::HeaderName(v) => write!(f, "invalid header name {v:?}"),
-            ValueError::Url(v) => write!(f, "invalid URL {v:?} (expected http://HOST...)"),
-            ValueError::NeedsTls(v) => write!(f, "{v:?} needs wscgi built with --features tls"),
+            ValueError::Backend(why) => write!(f, "{why}"),
             ValueError::Choice { value, expected } => {
                 write!(f, "invalid value {value:?} (expected {expected})")
             }
@@ -207,6 +231,8 @@ fn options() -> Options {
         opts.optopt("", name, "", "");
     }
     opts.optmulti("", "pass-header", "", "");
+    opts.optmulti("", "route", "", "");
+    opts.optmulti("", "cgi-env", "", "");
     opts.optflag("h", "help", "");
     opts.optflag("V", "version", "");
     opts
@@ -255,11 +281,12 @@ impl Sources<'_> {
 }
 
 fn build(s: &Sources) -> Result<Config, CliError> {
-    let backend = s
-        .get("backend", None, |v| backend_url(v).map(Some))?
-        .ok_or(CliError::MissingBackend)?;
-    let d = Config::for_backend(&backend);
+    let routes = routes(s)?;
+    let d = Config::for_backend("http://127.0.0.1/");
     Ok(Config {
+        routes,
+        cgi_env: s.get("cgi-env", Vec::new(), env_names)?,
+        static_dir: s.get("static", None, |v| directory(v).map(Some))?,
         listen: s.get("listen", d.listen, address)?,
         push_listen: s.get("push-listen", d.push_listen, address)?,
         workers: s.get("workers", d.workers, |v| count(v, 1, 1024))?,
@@ -270,31 +297,89 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         max_outbuf: s.get("max-outbuf", d.max_outbuf, |v| size(v, 4 * KIB))?,
         max_connections: s.get("max-connections", d.max_connections, many)?,
         handshake_timeout: s.get("handshake-timeout", d.handshake_timeout, duration)?,
+        shutdown_timeout: s.get("shutdown-timeout", d.shutdown_timeout, duration)?,
         ping_interval: s.get("ping-interval", d.ping_interval, ping_interval)?,
         pass_headers: s.get("pass-header", d.pass_headers, header_list)?,
         event_format: s.get("event-format", d.event_format, |v| choice(v, &FORMATS))?,
         push_token: s.get("push-token", None, token)?,
         log_level: s.get("log-level", d.log_level, |v| choice(v, &LOG_LEVELS))?,
-        backend,
     })
 }
 
-fn backend_url(v: &str) -> Result<String, ValueError> {
-    let lower = v.to_ascii_lowercase();
-    let rest = if let Some(rest) = lower.strip_prefix("http://") {
-        rest
-    } else if let Some(rest) = lower.strip_prefix("https://") {
-        if !cfg!(feature = "tls") {
-            return Err(ValueError::NeedsTls(v.into()));
-        }
-        rest
-    } else {
-        return Err(ValueError::Url(v.into()));
+/// `--backend X` is the route for `/`; `--route PREFIX=X` adds more (or replaces `/`).
+/// `WSCGI_ROUTE` holds routes separated by spaces.
+fn routes(s: &Sources) -> Result<Vec<Route>, CliError> {
+    let mut routes: Vec<Route> = Vec::new();
+    let given = s.m.opt_strs("route");
+    let (origin, texts): (String, Vec<String>) = match given.is_empty() {
+        false => ("--route".into(), given),
+        true => match (s.env)("WSCGI_ROUTE") {
+            Some(v) => (
+                "WSCGI_ROUTE".into(),
+                v.split_whitespace().map(String::from).collect(),
+            ),
+            None => ("--route".into(), Vec::new()),
+        },
     };
-    if rest.is_empty() || rest.starts_with('/') || v.contains(char::is_whitespace) {
-        return Err(ValueError::Url(v.into()));
+    for text in texts {
+        let route = spec::parse_route(&text).map_err(|e| value_error(&origin, e))?;
+        if routes.iter().any(|r| r.prefix == route.prefix) {
+            return Err(value_error(
+                &origin,
+                format!("prefix {} given twice", route.prefix),
+            ));
+        }
+        routes.push(route);
     }
-    Ok(v.to_string())
+    if let Some((origin, v)) = s.raw("backend") {
+        let backend = spec::parse(&v).map_err(|e| value_error(&origin, e))?;
+        if routes.iter().any(|r| r.prefix == "/") {
+            return Err(value_error(
+                &origin,
+                "--backend and --route /=... both given".into(),
+            ));
+        }
+        routes.insert(
+            0,
+            Route {
+                prefix: "/".into(),
+                backend,
+            },
+        );
+    }
+    if routes.is_empty() {
+        return Err(CliError::MissingBackend);
+    }
+    Ok(routes)
+}
+
+fn value_error(origin: &str, message: String) -> CliError {
+    CliError::Value {
+        origin: origin.into(),
+        error: ValueError::Backend(message),
+    }
+}
+
+fn env_names(v: &str) -> Result<Vec<String>, ValueError> {
+    let names: Vec<String> = v.split(',').map(|n| n.trim().to_string()).collect();
+    match names.iter().find(|n| n.is_empty() || n.contains('=')) {
+        Some(bad) => Err(ValueError::Choice {
+            value: bad.clone(),
+            expected: "an environment variable name".into(),
+        }),
+        None => Ok(names),
+    }
+}
+
+fn directory(v: &str) -> Result<PathBuf, ValueError> {
+    let path = PathBuf::from(v);
+    match path.is_dir() {
+        true => Ok(path),
+        false => Err(ValueError::Choice {
+            value: v.into(),
+            expected: "an existing directory".into(),
+        }),
+    }
 }
 
 fn token(v: &str) -> Result<Option<String>, ValueError> {
@@ -425,20 +510,29 @@ fn choice<T: Copy>(v: &str, table: &[(&str, T)]) -> Result<T, ValueError> {
 pub fn usage() -> String {
     "\
 wscgi - WebSockets for any HTTP backend, the CGI way
-Usage: wscgi --backend URL [OPTIONS]
+Usage: wscgi --backend BACKEND [OPTIONS]
 
-Holds WebSocket connections and turns each WebSocket event into an HTTP POST
-to the backend.
+Holds WebSocket connections and turns each WebSocket event into one request
+to the backend: an HTTP POST, a CGI program run, or a FastCGI request.
 
 Listening:
   --listen ADDR            WebSocket address, IP:PORT (default 127.0.0.1:8080)
   --handshake-timeout DUR  time allowed for the upgrade request (default 10s)
   --ping-interval DUR      ping clients this often; 0 or off disables
                            (default 30s)
+  --static DIR             serve plain GET/HEAD requests from DIR (default
+                           none: 426 Upgrade Required)
 
 Backend:
-  --backend URL            where events are POSTed (required); http://, or
-                           https:// when built with --features tls
+  --backend BACKEND        where events go, for every path (this or --route
+                           is required): http://HOST:PORT/PATH (https:// when
+                           built with --features tls), cgi:PROGRAM,
+                           fastcgi://HOST:PORT/SCRIPT or
+                           fastcgi://unix:SOCKET:SCRIPT
+  --route PREFIX=BACKEND   BACKEND for WebSocket paths under PREFIX; longest
+                           prefix wins, no match is 404; repeatable
+  --cgi-env NAME           pass this variable of wscgi's environment to CGI
+                           programs (default: a clean environment); repeatable
   --event-format FORMAT    headers: fields in WS-* headers, message as body;
                            form: all in one urlencoded body (default headers)
   --workers N              concurrent backend requests, 1-1024 (default 8)
@@ -465,6 +559,10 @@ Push API:
   --push-token TOKEN       require \"Authorization: Bearer TOKEN\" on push
                            requests (default none: no check)
 
+Shutdown:
+  --shutdown-timeout DUR   on SIGTERM/SIGINT, time to close clients (1001) and
+                           deliver their last events (default 10s)
+
 Logging:
   --log-level LEVEL        error, warn, info or debug (default info)
 
@@ -482,6 +580,14 @@ WSCGI_<NAME>, e.g. WSCGI_PUSH_LISTEN for --push-listen; the command line wins.
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The URL of the route for `/`.
+    fn root(c: &Config) -> String {
+        match &c.routes[0].backend {
+            crate::backend::spec::BackendSpec::Http(url) => url.clone(),
+            other => format!("{other:?}"),
+        }
+    }
     use std::collections::HashMap;
 
     const B: &str = "http://127.0.0.1:9000/ws";
@@ -521,7 +627,7 @@ mod tests {
         let secs = Duration::from_secs;
         assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.push_listen, "127.0.0.1:8081".parse().unwrap());
-        assert_eq!((c.backend.as_str(), c.workers, c.retries), (B, 8, 2));
+        assert_eq!((root(&c).as_str(), c.workers, c.retries), (B, 8, 2));
         assert_eq!((c.max_pending, c.max_connections), (64, 10_000));
         assert_eq!((c.max_message, c.max_outbuf), (1 << 20, 1 << 20));
         assert_eq!(c.backend_timeout, secs(10));
@@ -544,7 +650,7 @@ mod tests {
         let cases: [(&str, &str, Change); 17] = [
             ("listen", "0.0.0.0:9", |c| c.listen = ([0, 0, 0, 0], 9).into()),
             ("push-listen", "[::1]:7", |c| c.push_listen = "[::1]:7".parse().unwrap()),
-            ("backend", "http://x:1/p?q", |c| c.backend = "http://x:1/p?q".into()),
+            ("backend", "http://x:1/p?q", |c| *c = Config { routes: Config::for_backend("http://x:1/p?q").routes, ..c.clone() }),
             ("workers", "1024", |c| c.workers = 1024),
             ("backend-timeout", "500ms", |c| c.backend_timeout = Duration::from_millis(500)),
             ("retries", "0", |c| c.retries = 0),
@@ -578,7 +684,7 @@ mod tests {
         let c = config(&["--workers", "3"], &env);
         assert_eq!((c.workers, c.retries), (3, 5));
         let c = config(&["--backend", B], &[("WSCGI_BACKEND", "x")]);
-        assert_eq!(c.backend, B);
+        assert_eq!(root(&c), B);
         let c = config(&["--pass-header", "a"], &[("WSCGI_PASS_HEADER", "b")]);
         assert_eq!(c.pass_headers, ["a"]);
     }
@@ -681,18 +787,18 @@ mod tests {
     fn https_needs_tls_feature() {
         let got = run(&["--backend", "https://x/"], &[]);
         if cfg!(feature = "tls") {
-            assert!(matches!(got, Ok(Command::Run(c)) if c.backend == "https://x/"));
+            assert!(matches!(got, Ok(Command::Run(c)) if root(&c) == "https://x/"));
         } else {
             let want = r#"--backend: "https://x/" needs wscgi built with --features tls"#;
             assert_eq!(got.unwrap_err().to_string(), want);
         }
         let upper = run(&["--backend", "HTTP://X/"], &[]);
-        assert!(matches!(upper, Ok(Command::Run(c)) if c.backend == "HTTP://X/"));
+        assert!(matches!(upper, Ok(Command::Run(c)) if root(&c) == "HTTP://X/"));
     }
 
     #[test]
     fn command_line_shape_errors() {
-        let missing = "missing --backend URL (or WSCGI_BACKEND)";
+        let missing = "missing --backend BACKEND or --route PREFIX=BACKEND";
         assert_eq!(run(&[], &[]).unwrap_err().to_string(), missing);
         let no_backend = run(&["--workers", "2"], &[]);
         assert!(matches!(no_backend, Err(CliError::MissingBackend)));
@@ -716,7 +822,7 @@ mod tests {
                 panic!("{flag}")
             };
             let head = "wscgi - WebSockets for any HTTP backend, the CGI way\n\
-                Usage: wscgi --backend URL [OPTIONS]\n";
+                Usage: wscgi --backend BACKEND [OPTIONS]\n";
             assert!(text.starts_with(head));
             let mut names: Vec<&str> = SINGLE.split_whitespace().collect();
             names.extend(["pass-header", "help", "version"]);

@@ -11,6 +11,7 @@ use tungstenite::Bytes;
 
 use crate::backend::{BackendError, Reply};
 use crate::conn_id::ConnKey;
+use crate::static_files::StaticRequest;
 
 /// Facts about a connection fixed at its handshake, shared by all of its events.
 #[derive(Debug)]
@@ -20,6 +21,8 @@ pub struct ConnInfo {
     /// Path and query the client opened, as sent.
     pub target: String,
     pub remote: SocketAddr,
+    /// Index of the `--route` that serves this connection.
+    pub route: usize,
     /// The client's handshake headers chosen by `--pass-header` (lowercase names).
     pub headers: Vec<(String, String)>,
     pub connected_at: SystemTime,
@@ -94,17 +97,32 @@ pub struct Event {
     pub boot_id: Arc<str>,
 }
 
-/// Work for the pool. `key` is `None` for `reset`.
+/// Work for the pool: deliver an event (`key` is `None` for `reset`), or answer a plain
+/// request from `--static`.
 #[derive(Debug)]
 pub struct Job {
     pub key: Option<ConnKey>,
-    pub event: Event,
+    pub work: Work,
+}
+
+#[derive(Debug)]
+pub enum Work {
+    Deliver(Event),
+    Static {
+        key: ConnKey,
+        request: StaticRequest,
+    },
 }
 
 /// What the pool sends back to the reactor.
 #[derive(Debug)]
 pub enum Completion {
     Done(Box<Done>),
+    /// The complete HTTP response to a `--static` request.
+    Static {
+        key: ConnKey,
+        response: Vec<u8>,
+    },
     /// Asks the reactor to stop; travels the same channel so it is seen in order.
     Shutdown,
 }

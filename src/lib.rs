@@ -33,6 +33,8 @@ pub mod metrics;
 pub mod pool;
 pub mod random;
 pub mod server;
+pub mod signals;
+pub mod static_files;
 pub mod ws;
 
 pub use error::Error;

@@ -18,7 +18,12 @@ fn main() -> ExitCode {
         }
     };
     wscgi::logger::init(config.log_level.to_level_filter());
-    let result = wscgi::Server::bind(config).and_then(wscgi::Server::run);
+    let result = wscgi::Server::bind(config).and_then(|server| {
+        if let Err(e) = wscgi::signals::install(server.shutdown_handle()) {
+            log::warn!("signals not handled: {e}");
+        }
+        server.run()
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

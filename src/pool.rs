@@ -16,7 +16,9 @@ use log::error;
 use mio::Waker;
 
 use crate::backend::{BackendError, Delivery};
-use crate::events::{Completion, Done, Job};
+use crate::conn_id::ConnKey;
+use crate::events::{Completion, Done, Event, Job, Work};
+use crate::static_files;
 
 enum Task {
     Run(Job),
@@ -108,28 +110,42 @@ impl Drop for Pool {
 
 fn work(queue: &Queue, delivery: &Delivery, done: &Sender<Completion>, waker: &mio::Waker) {
     while let Task::Run(job) = queue.pop() {
-        let started = Instant::now();
-        // A panic in a backend must cost one event, not the worker (and with it the service).
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| delivery.deliver(&job.event)));
-        let (result, retries) = outcome.unwrap_or_else(|_| {
-            error!(
-                "worker panicked while delivering a {} event",
-                job.event.kind.name().as_str()
-            );
-            (Err(BackendError::Panicked), 0)
-        });
-        let completion = Completion::Done(Box::new(Done {
-            key: job.key,
-            event: job.event.kind.name(),
-            result,
-            retries,
-            elapsed: started.elapsed(),
-        }));
+        let completion = match job.work {
+            Work::Deliver(event) => Completion::Done(Box::new(deliver(delivery, job.key, &event))),
+            Work::Static { key, request } => {
+                let response =
+                    panic::catch_unwind(AssertUnwindSafe(|| delivery.serve_static(&request)));
+                Completion::Static {
+                    key,
+                    response: response.unwrap_or_else(|_| static_files::internal_error()),
+                }
+            }
+        };
         if done.send(completion).is_err() {
             return; // The reactor is gone.
         }
         if let Err(e) = waker.wake() {
             error!("cannot wake the reactor: {e}");
         }
+    }
+}
+
+fn deliver(delivery: &Delivery, key: Option<ConnKey>, event: &Event) -> Done {
+    let started = Instant::now();
+    // A panic in a backend must cost one event, not the worker (and with it the service).
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| delivery.deliver(event)));
+    let (result, retries) = outcome.unwrap_or_else(|_| {
+        error!(
+            "worker panicked while delivering a {} event",
+            event.kind.name().as_str()
+        );
+        (Err(BackendError::Panicked), 0)
+    });
+    Done {
+        key,
+        event: event.kind.name(),
+        result,
+        retries,
+        elapsed: started.elapsed(),
     }
 }

@@ -1,8 +1,10 @@
 //! Delivering one event to the backend, with retries. Runs on worker threads only: everything
 //! here may block.
 
+pub mod cgi;
 pub mod cgi_env;
 pub mod cgi_response;
+pub mod fastcgi;
 pub mod http;
 pub mod reply;
 pub mod request;
@@ -13,7 +15,9 @@ use std::time::Duration;
 
 use crate::config::{Config, EventFormat};
 use crate::events::Event;
+use crate::static_files::{self, StaticRequest};
 pub use reply::Reply;
+use spec::BackendSpec;
 
 /// Why an event could not be delivered. Each variant is retried; after the last retry the
 /// edge maps it: open → 502/503 to the client, message → close 1011, close → logged.
@@ -58,16 +62,30 @@ impl BackendError {
     }
 }
 
-/// Where events go.
+/// Where one route's events go.
 #[derive(Debug)]
 pub enum Backend {
     Http(http::HttpBackend),
+    /// The program, which is also `SCRIPT_FILENAME`.
+    Cgi(cgi::CgiBackend, String),
+    /// The server, and the script it should run (`SCRIPT_FILENAME`).
+    FastCgi(fastcgi::FastCgiBackend, String),
+}
+
+/// A backend with the route it serves.
+#[derive(Debug)]
+struct Target {
+    prefix: String,
+    backend: Backend,
+    /// For CGI and FastCGI: `SERVER_NAME` and `SERVER_PORT`.
+    gateway: cgi_env::Gateway,
 }
 
 /// How events are sent and retried.
 #[derive(Debug)]
 pub struct Delivery {
-    pub backend: Backend,
+    targets: Vec<Target>,
+    static_dir: Option<std::path::PathBuf>,
     pub format: EventFormat,
     pub retries: u32,
     pub first_backoff: Duration,
@@ -75,29 +93,54 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn from_config(config: &Config) -> Delivery {
-        let backend = Backend::Http(http::HttpBackend::new(
-            &config.backend,
-            config.backend_timeout,
-            config.max_message,
-            config.workers,
-        ));
+        let targets = config
+            .routes
+            .iter()
+            .map(|route| Target {
+                prefix: route.prefix.clone(),
+                backend: backend(&route.backend, config),
+                gateway: cgi_env::Gateway {
+                    server_name: config.listen.ip().to_string(),
+                    server_port: config.listen.port(),
+                },
+            })
+            .collect();
         Delivery {
-            backend,
+            targets,
+            static_dir: config.static_dir.clone(),
             format: config.event_format,
             retries: config.retries,
             first_backoff: Duration::from_millis(100),
         }
     }
 
-    /// One attempt: a 5xx counts as a failure, any other status is an answer.
+    /// One attempt: a 5xx counts as a failure, any other status is an answer. `reset` goes to
+    /// every backend; it fails if any of them fails.
     pub fn attempt(&self, event: &Event) -> Result<Reply, BackendError> {
         let req = request::build(event, self.format);
-        let reply = match &self.backend {
-            Backend::Http(h) => h.send(&req)?,
-        };
-        match reply.status {
-            500..=599 => Err(BackendError::Status(reply.status)),
-            _ => Ok(reply),
+        match &event.conn {
+            Some(conn) => {
+                let target = self
+                    .targets
+                    .get(conn.route)
+                    .ok_or(BackendError::Invalid("no route".into()))?;
+                check_status(target.send(&req, &conn.id)?)
+            }
+            None => {
+                let mut last = Err(BackendError::Invalid("no backend".into()));
+                for target in &self.targets {
+                    last = Ok(check_status(target.send(&req, "-")?)?);
+                }
+                last
+            }
+        }
+    }
+
+    /// The response to a plain GET/HEAD under `--static`.
+    pub fn serve_static(&self, request: &StaticRequest) -> Vec<u8> {
+        match &self.static_dir {
+            Some(root) => static_files::respond(root, request),
+            None => static_files::internal_error(),
         }
     }
 
@@ -113,6 +156,77 @@ impl Delivery {
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(2));
             retries += 1;
+        }
+    }
+}
+
+impl Target {
+    fn send(&self, req: &request::BackendRequest, log_id: &str) -> Result<Reply, BackendError> {
+        let params = |filename: &str| {
+            let script = cgi_env::Script {
+                filename,
+                prefix: &self.prefix,
+            };
+            cgi_env::params(req, &script, &self.gateway)
+        };
+        match &self.backend {
+            Backend::Http(h) => h.send(req),
+            Backend::Cgi(c, program) => c.send(&params(program), &req.body, log_id),
+            Backend::FastCgi(f, script) => f.send(&params(script), &req.body, log_id),
+        }
+    }
+}
+
+/// `SCRIPT_FILENAME` should be absolute; a relative program path is taken from the working
+/// directory wscgi started in.
+fn absolute(path: &std::path::Path) -> String {
+    let full = match path.is_absolute() {
+        true => path.to_path_buf(),
+        false => std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf()),
+    };
+    full.to_string_lossy().into_owned()
+}
+
+fn check_status(reply: Reply) -> Result<Reply, BackendError> {
+    match reply.status {
+        500..=599 => Err(BackendError::Status(reply.status)),
+        _ => Ok(reply),
+    }
+}
+
+fn backend(spec: &BackendSpec, config: &Config) -> Backend {
+    match spec {
+        BackendSpec::Http(url) => Backend::Http(http::HttpBackend::new(
+            url,
+            config.backend_timeout,
+            config.max_message,
+            config.workers,
+        )),
+        BackendSpec::Cgi(program) => {
+            // Passed through by name; a variable that is not set is simply absent.
+            let pass_env = config
+                .cgi_env
+                .iter()
+                .filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v)))
+                .collect();
+            let cgi = cgi::CgiBackend::new(
+                program.clone(),
+                pass_env,
+                config.backend_timeout,
+                config.max_message,
+            );
+            Backend::Cgi(cgi, absolute(program))
+        }
+        BackendSpec::FastCgi { addr, script } => {
+            let fcgi = fastcgi::FastCgiBackend::new(
+                addr.clone(),
+                config.backend_timeout,
+                config.max_message,
+                config.workers,
+            );
+            Backend::FastCgi(fcgi, script.clone())
         }
     }
 }

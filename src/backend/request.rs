@@ -160,6 +160,7 @@ mod tests {
             id: "abc".into(),
             target: "/chat?room=5".into(),
             remote: "127.0.0.1:5000".parse().unwrap(),
+            route: 0,
             headers: vec![("cookie".into(), "PHPSESSID=1".into())],
             connected_at: std::time::SystemTime::now(),
         };

@@ -16,7 +16,7 @@ use slab::Slab;
 use super::fanout::Routing;
 use crate::channels::Channels;
 use crate::conn_id::{ConnKey, Generations};
-use crate::events::{Done, EventKind, EventName, Job};
+use crate::events::{Done, EventKind, EventName, Job, Work};
 use crate::metrics::{Gauges, Metrics};
 use crate::pool::Pool;
 use crate::server::token;
@@ -47,6 +47,8 @@ pub struct Hub {
     pub reset: Reset,
     /// Connections whose open event waits for the reset.
     held: HashSet<ConnKey>,
+    /// Set once shutdown began: every connection that opens is closed with 1001.
+    shutting_down: bool,
 }
 
 impl Hub {
@@ -69,6 +71,7 @@ impl Hub {
             boot_id,
             reset,
             held: HashSet::new(),
+            shutting_down: false,
         }
     }
 
@@ -135,10 +138,40 @@ impl Hub {
         if done.event == EventName::Open && conn.is_open() {
             self.metrics.accepted += 1;
         }
+        if self.shutting_down {
+            conn.shut_down();
+        }
         if let Some(routing) = routing {
             self.route(key, routing);
         }
         self.after(key);
+    }
+
+    /// Closes every connection with 1001; their close events still go to the backend. Held
+    /// opens are released so that nothing accepted is left undelivered.
+    pub fn shut_down(&mut self) {
+        self.shutting_down = true;
+        self.settle_reset();
+        let keys: Vec<ConnKey> = self.clients.iter().map(|(_, c)| c.key).collect();
+        for key in keys {
+            if let Some(conn) = self.get(key) {
+                conn.shut_down();
+                self.after(key);
+            }
+        }
+    }
+
+    /// Every connection is settled (see `Conn::is_settled`).
+    pub fn settled(&self) -> bool {
+        self.clients.iter().all(|(_, c)| c.is_settled())
+    }
+
+    /// A worker's answer to a `--static` request.
+    pub fn on_static(&mut self, key: ConnKey, response: Vec<u8>) {
+        if let Some(conn) = self.get(key) {
+            conn.answer_plain(response);
+            self.after(key);
+        }
     }
 
     pub fn tick(&mut self, now: Instant) {
@@ -188,7 +221,7 @@ impl Hub {
                     self.count_event(&event.kind);
                     self.pool.submit(Job {
                         key: Some(key),
-                        event,
+                        work: Work::Deliver(event),
                     });
                 }
             }
@@ -197,6 +230,12 @@ impl Hub {
         let Some(conn) = get(&mut self.clients, key) else {
             return;
         };
+        if let Some(request) = conn.take_static_request() {
+            self.pool.submit(Job {
+                key: Some(key),
+                work: Work::Static { key, request },
+            });
+        }
         if !conn.is_open() && !self.channels.of(key).is_empty() {
             self.channels.leave_all(key);
         }

@@ -25,7 +25,7 @@ use crate::api::routes;
 use crate::backend::Delivery;
 use crate::config::Config;
 use crate::error::Error;
-use crate::events::{Completion, Done, Event, EventKind, EventName, Job};
+use crate::events::{Completion, Done, Event, EventKind, EventName, Job, Work};
 use crate::pool::Pool;
 use crate::random;
 use crate::ws::conn::Limits;
@@ -53,6 +53,15 @@ pub struct Server {
     started: Instant,
     /// When to send the reset event again after a failure.
     reset_retry: Option<(Instant, Duration)>,
+    state: State,
+    shutdown_timeout: Duration,
+}
+
+/// Serving, or finishing the work in hand before exiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Serving,
+    Draining { deadline: Instant },
 }
 
 /// Asks a running server to stop; cheap to clone and send to other threads.
@@ -112,6 +121,8 @@ impl Server {
             max_message: config.max_message,
             started: Instant::now(),
             reset_retry: None,
+            state: State::Serving,
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 
@@ -138,7 +149,9 @@ impl Server {
         }
     }
 
-    /// Serves until [`ShutdownHandle::shutdown`] is called.
+    /// Serves until [`ShutdownHandle::shutdown`] is called, then shuts down gracefully: stops
+    /// accepting, closes every client with 1001, and delivers every queued event and every close
+    /// event to the backend before returning (or until `--shutdown-timeout` passes).
     pub fn run(mut self) -> Result<(), Error> {
         info!(
             "listening for WebSocket clients on {}, push API on {} (boot id {})",
@@ -162,12 +175,7 @@ impl Server {
                 match token::target(event.token()) {
                     Target::Listener => self.accept_clients(),
                     Target::PushListener => self.accept_api(),
-                    Target::Waker => {
-                        if self.drain_completions() {
-                            info!("shutting down");
-                            return Ok(());
-                        }
-                    }
+                    Target::Waker => self.drain_completions(),
                     Target::Client(i) => self.hub.on_ready(i, readable, event.is_writable()),
                     Target::Api(i) => self.on_api_ready(i, readable, event.is_writable()),
                 }
@@ -177,10 +185,42 @@ impl Server {
                 self.tick(now);
                 next_tick = now + TICK;
             }
+            if let State::Draining { deadline } = self.state {
+                if self.hub.settled() {
+                    info!("shutdown complete: every event delivered");
+                    return Ok(());
+                }
+                if now >= deadline {
+                    warn!(
+                        "shutdown timeout: {} connections still had events pending",
+                        self.hub.clients.len()
+                    );
+                    return Ok(());
+                }
+            }
         }
     }
 
+    fn begin_shutdown(&mut self) {
+        if let State::Draining { .. } = self.state {
+            return;
+        }
+        info!(
+            "shutting down: closing {} connections",
+            self.hub.clients.len()
+        );
+        self.state = State::Draining {
+            deadline: Instant::now() + self.shutdown_timeout,
+        };
+        // Stop accepting; clients now get "connection refused" from the kernel.
+        let _ = self.poll.registry().deregister(&mut self.listener);
+        self.hub.shut_down();
+    }
+
     fn accept_clients(&mut self) {
+        if let State::Draining { .. } = self.state {
+            return;
+        }
         loop {
             match self.listener.accept() {
                 Ok((sock, remote)) => self.hub.add(self.poll.registry(), sock, remote),
@@ -251,16 +291,15 @@ impl Server {
     }
 
     /// Applies every result the workers sent; several wakes may have merged into one event.
-    /// Returns true when asked to shut down.
-    fn drain_completions(&mut self) -> bool {
+    fn drain_completions(&mut self) {
         while let Ok(completion) = self.done_rx.try_recv() {
             match completion {
-                Completion::Shutdown => return true,
+                Completion::Shutdown => self.begin_shutdown(),
                 Completion::Done(done) if done.key.is_none() => self.on_reset_done(*done),
                 Completion::Done(done) => self.hub.on_done(*done),
+                Completion::Static { key, response } => self.hub.on_static(key, response),
             }
         }
-        false
     }
 
     fn send_reset(&mut self) {
@@ -272,7 +311,10 @@ impl Server {
             boot_id: self.hub.boot_id.clone(),
         };
         self.hub.metrics.event_sent(EventName::Reset);
-        self.hub.pool.submit(Job { key: None, event });
+        self.hub.pool.submit(Job {
+            key: None,
+            work: Work::Deliver(event),
+        });
     }
 
     fn on_reset_done(&mut self, done: Done) {
@@ -335,5 +377,7 @@ fn limits(config: &Config) -> Limits {
         ping_interval: config.ping_interval,
         pass_headers: config.pass_headers.clone(),
         ws_config: ws,
+        routes: config.routes.clone(),
+        static_files: config.static_dir.is_some(),
     }
 }

@@ -18,9 +18,11 @@ use mio::net::TcpStream;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{WebSocketConfig, WebSocketContext};
 
+use crate::backend::spec::Route;
 use crate::conn_id::ConnKey;
 use crate::events::{ConnInfo, Event, EventKind, EventName};
 use crate::metrics::Traffic;
+use crate::static_files::StaticRequest;
 use crate::ws::close;
 use crate::ws::frame::{self, Encoded};
 use crate::ws::outbuf::{Full, OutBuf};
@@ -39,6 +41,10 @@ pub struct Limits {
     pub ping_interval: Option<Duration>,
     pub pass_headers: Vec<String>,
     pub ws_config: WebSocketConfig,
+    /// `--route` prefixes and backends; the handshake picks one per connection.
+    pub routes: Vec<Route>,
+    /// `--static` is set: plain GET/HEAD requests are served, not refused with 426.
+    pub static_files: bool,
 }
 
 /// The socket and the bytes waiting to go out on it.
@@ -52,6 +58,11 @@ pub(super) struct Wire {
 pub(super) enum Phase {
     /// Reading the HTTP upgrade request.
     Handshake { wire: Wire, head: Vec<u8> },
+    /// A plain HTTP request for `--static`; a worker reads the file (`request` until taken).
+    Serving {
+        wire: Wire,
+        request: Option<StaticRequest>,
+    },
     /// The open event is at the backend; the client waits for its 101 (or its rejection).
     Opening {
         wire: Wire,
@@ -138,6 +149,20 @@ impl Conn {
         matches!(self.phase, Phase::Closed) && self.events.is_idle()
     }
 
+    /// Nothing more will reach the backend: the WebSocket is closing or closed, and every
+    /// event (the close event included) was delivered. Shutdown waits for this, not for the
+    /// last TCP close.
+    pub fn is_settled(&self) -> bool {
+        let ending = matches!(
+            self.phase,
+            Phase::Closing { .. }
+                | Phase::Finishing { .. }
+                | Phase::Lingering { .. }
+                | Phase::Closed
+        );
+        ending && self.events.is_idle()
+    }
+
     pub fn waiting_events(&self) -> usize {
         self.events.waiting()
     }
@@ -215,6 +240,7 @@ impl Conn {
     fn wire(&mut self) -> Option<&mut Wire> {
         match &mut self.phase {
             Phase::Handshake { wire, .. }
+            | Phase::Serving { wire, .. }
             | Phase::Opening { wire, .. }
             | Phase::Open { wire, .. }
             | Phase::Closing { wire, .. }
@@ -226,6 +252,7 @@ impl Conn {
     pub(super) fn take_wire(&mut self) -> Option<Wire> {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Handshake { wire, .. }
+            | Phase::Serving { wire, .. }
             | Phase::Opening { wire, .. }
             | Phase::Open { wire, .. }
             | Phase::Closing { wire, .. }
@@ -263,6 +290,17 @@ impl Conn {
             }
             other => self.phase = other,
         }
+    }
+
+    /// Server shutdown: an open connection is closed with 1001, a handshake in progress is
+    /// dropped; an open event already at the backend finishes first (the hub then calls again).
+    pub fn shut_down(&mut self) {
+        match self.phase {
+            Phase::Open { .. } => self.close(close::GOING_AWAY, "server shutting down"),
+            Phase::Handshake { .. } => self.phase = Phase::Closed,
+            _ => {}
+        }
+        self.flush();
     }
 
     /// Closes TCP at once. Fires the close event if the WebSocket was open.

@@ -11,9 +11,11 @@ use tungstenite::protocol::{Role, WebSocketContext};
 
 use super::conn::{Conn, Limits, Phase, Ping};
 use crate::backend::Reply;
+use crate::backend::spec;
 use crate::events::{ConnInfo, EventKind};
 use crate::random;
-use crate::ws::handshake::{self, Upgrade};
+use crate::static_files::{self, StaticRequest};
+use crate::ws::handshake::{self, HandshakeError, Upgrade};
 
 impl Conn {
     pub(super) fn read_handshake(&mut self, limits: &Limits) {
@@ -35,6 +37,9 @@ impl Conn {
                     let tail = head.split_off(n);
                     return self.upgrade_requested(upgrade, tail, limits);
                 }
+                Err(HandshakeError::NotUpgrade) if limits.static_files => {
+                    return self.plain_request();
+                }
                 Err(e) => {
                     info!("{}: handshake rejected: {e}", self.remote);
                     return self.reject(e.status(), handshake::rejection(&e));
@@ -43,7 +48,58 @@ impl Conn {
         }
     }
 
+    /// A plain GET or HEAD with `--static`: a worker reads the file (see `static_files`).
+    fn plain_request(&mut self) {
+        let Phase::Handshake { wire, head } = std::mem::replace(&mut self.phase, Phase::Closed)
+        else {
+            return;
+        };
+        match static_files::request(&head) {
+            Ok(request) => {
+                self.phase = Phase::Serving {
+                    wire,
+                    request: Some(request),
+                }
+            }
+            Err(response) => {
+                self.phase = Phase::Serving {
+                    wire,
+                    request: None,
+                };
+                self.answer_plain(response);
+            }
+        }
+    }
+
+    /// The static request for a worker, taken once.
+    pub fn take_static_request(&mut self) -> Option<StaticRequest> {
+        match &mut self.phase {
+            Phase::Serving { request, .. } => request.take(),
+            _ => None,
+        }
+    }
+
+    /// Sends the response to a plain request, then closes.
+    pub fn answer_plain(&mut self, response: Vec<u8>) {
+        let Phase::Serving { mut wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed)
+        else {
+            return;
+        };
+        if wire.out.push(Bytes::from(response)).is_ok() {
+            self.phase = Phase::Finishing {
+                wire,
+                since: Instant::now(),
+            };
+            self.flush();
+        }
+    }
+
     fn upgrade_requested(&mut self, upgrade: Upgrade, tail: Vec<u8>, limits: &Limits) {
+        let Some(route) = spec::select(&limits.routes, upgrade.path()) else {
+            info!("{}: no route for {}", self.remote, upgrade.path());
+            let body = b"no WebSocket endpoint at this path\n";
+            return self.reject(404, handshake::error_response(404, "text/plain", &[], body));
+        };
         let id = match random::new_id() {
             Ok(id) => id,
             Err(e) => {
@@ -64,6 +120,7 @@ impl Conn {
             id,
             target: upgrade.target,
             remote: self.remote,
+            route,
             headers,
             connected_at: SystemTime::now(),
         }));

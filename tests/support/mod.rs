@@ -736,6 +736,10 @@ impl Wscgi {
         if !extra.contains(&"--workers") {
             base.extend(["--workers", "4"]);
         }
+        // Dropping a Wscgi shuts it down gracefully; keep that quick unless a test asks.
+        if !extra.contains(&"--shutdown-timeout") {
+            base.extend(["--shutdown-timeout", "2s"]);
+        }
         let args: Vec<String> = base.iter().chain(extra).map(|s| s.to_string()).collect();
         let (tx, rx) = mpsc::channel();
         // Parsing, binding and running all happen on the run thread, so the
@@ -795,6 +799,20 @@ fn run_server(args: Vec<String>, tx: mpsc::Sender<Result<Bound, String>>) -> Res
         return Ok(()); // the test gave up waiting; nobody will stop us
     }
     server.run().map_err(|e| e.to_string())
+}
+
+impl Wscgi {
+    /// Asks for a graceful shutdown and waits until `run()` returned; panics after `limit`.
+    pub fn stop_within(mut self, limit: Duration) {
+        self.shutdown.shutdown();
+        let runner = self.runner.take().expect("running");
+        match join_within(runner, limit) {
+            Some(Ok(Ok(()))) => {}
+            None => panic!("wscgi run() did not return within {limit:?} of shutdown()"),
+            Some(Ok(Err(e))) => panic!("wscgi run() returned an error: {e}"),
+            Some(Err(payload)) => panic!("wscgi run() panicked: {}", panic_message(&*payload)),
+        }
+    }
 }
 
 impl Drop for Wscgi {

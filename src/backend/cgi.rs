@@ -1,0 +1,438 @@
+//! The CGI backend (RFC 3875): one run of an executable per event.
+//!
+//! The event's meta-variables are the child's whole environment, the event body is its stdin
+//! and its stdout is read as a CGI response. The child runs in its own process group, so a
+//! timeout (or an oversized answer) kills it together with anything it started; whatever is
+//! left of the group when the child exits is killed as well, so no helper thread outlives
+//! [`CgiBackend::send`]. Its stderr goes to the log, one warning per line.
+
+use std::ffi::OsStr;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::{self, Builder};
+use std::time::Duration;
+
+use tungstenite::Bytes;
+
+use super::cgi_response::{self, MAX_HEAD};
+use super::{BackendError, Reply};
+
+/// Longest stderr line logged; the rest of the line is dropped.
+const MAX_LOG_LINE: usize = 1024;
+/// Most stderr lines logged per run; later lines are read and counted, not logged.
+const MAX_LOG_LINES: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct CgiBackend {
+    program: PathBuf,
+    pass_env: Vec<(String, String)>,
+    timeout: Duration,
+    max_body: usize,
+}
+
+impl CgiBackend {
+    /// `pass_env`: variables from wscgi's own environment to pass through (`--cgi-env NAME`),
+    /// already resolved to (name, value). `max_body`: largest response body accepted
+    /// (`--max-message`); the head may add up to [`cgi_response::MAX_HEAD`].
+    pub fn new(
+        program: PathBuf,
+        pass_env: Vec<(String, String)>,
+        timeout: Duration,
+        max_body: usize,
+    ) -> CgiBackend {
+        // The child runs in the program's directory, so a relative path must not be resolved
+        // against it; a bare name (no `/`) is left to the usual PATH lookup.
+        let program = match program.components().nth(1) {
+            Some(_) => std::path::absolute(&program).unwrap_or(program),
+            None => program,
+        };
+        CgiBackend {
+            program,
+            pass_env,
+            timeout,
+            max_body,
+        }
+    }
+
+    /// Runs the program once: environment = exactly `params` + `pass_env`, `body` on stdin,
+    /// stdout parsed as a CGI response. `log_id` prefixes every stderr line logged.
+    pub fn send(
+        &self,
+        params: &[(String, Vec<u8>)],
+        body: &[u8],
+        log_id: &str,
+    ) -> Result<Reply, BackendError> {
+        let mut child = self.command(params).spawn().map_err(|e| {
+            BackendError::Unreachable(format!("cannot run {}: {e}", self.program.display()))
+        })?;
+        let (output, status) = self.run(&mut child, body, log_id)?;
+        let head = cgi_response::parse(&output)
+            .map_err(|e| BackendError::Invalid(format!("{e} ({status})")))?;
+        let body = Bytes::copy_from_slice(output.get(head.body_start..).unwrap_or_default());
+        Ok(Reply::from_parts(head.status, head.headers, body))
+    }
+
+    fn command(&self, params: &[(String, Vec<u8>)]) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.env_clear();
+        // Event variables come last, so a passed variable cannot overwrite them.
+        cmd.envs(self.pass_env.iter().map(|(n, v)| (n, v)));
+        cmd.envs(params.iter().map(|(n, v)| (n, OsStr::from_bytes(v))));
+        if let Some(dir) = self.program.parent().filter(|d| !d.as_os_str().is_empty()) {
+            cmd.current_dir(dir);
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        cmd
+    }
+
+    /// Feeds stdin, logs stderr and reads stdout until the child and its group are gone, then
+    /// reaps the child. Every path ends with the group killed and the child reaped.
+    fn run(
+        &self,
+        child: &mut Child,
+        body: &[u8],
+        log_id: &str,
+    ) -> Result<(Vec<u8>, ExitStatus), BackendError> {
+        // The child leads its own group, so its pid is the group id. Not reaped before the end,
+        // so the id cannot be reused by an unrelated group while we may still signal it.
+        let pgid = libc::pid_t::try_from(child.id()).unwrap_or(0);
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let limit = MAX_HEAD.saturating_add(self.max_body);
+        let timeout = self.timeout;
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        let mut error = None;
+        let mut output = Vec::new();
+        let timed_out = thread::scope(|s| {
+            let watchdog = Builder::new()
+                .name("cgi-watchdog".into())
+                .spawn_scoped(s, move || {
+                    let fired = cancelled.recv_timeout(timeout) == Err(RecvTimeoutError::Timeout);
+                    if fired {
+                        kill_group(pgid);
+                    }
+                    fired
+                });
+            // The writer runs apart: a child may write lots of output before reading its input.
+            // A child that exits without reading gives EPIPE, which is no error of ours.
+            let writer = stdin
+                .map(|w| Builder::new().spawn_scoped(s, move || feed(w, body)))
+                .transpose();
+            let logger = stderr
+                .map(|e| Builder::new().spawn_scoped(s, move || log_stderr(e, log_id)))
+                .transpose();
+            let spawn_error = (watchdog.as_ref().err())
+                .or(writer.as_ref().err())
+                .or(logger.as_ref().err());
+            if let Some(e) = spawn_error {
+                let e = format!("cannot start thread: {e}");
+                error = Some(BackendError::Unreachable(e));
+                kill_group(pgid);
+            }
+            if let Some(stdout) = stdout {
+                match stdout
+                    .take((limit as u64).saturating_add(1))
+                    .read_to_end(&mut output)
+                {
+                    Ok(_) if output.len() > limit => {
+                        error.get_or_insert(BackendError::TooLarge);
+                        kill_group(pgid);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let e = BackendError::Invalid(format!("cannot read output: {e}"));
+                        error.get_or_insert(e);
+                        kill_group(pgid);
+                    }
+                }
+            }
+            // The watchdog stays armed while the child runs with its stdout closed.
+            wait_exited(pgid);
+            drop(cancel);
+            let timed_out = watchdog.is_ok_and(|w| w.join().unwrap_or(false));
+            // Whatever the child left behind may hold stdin or stderr open: the threads reading
+            // and writing those only end once it is gone.
+            kill_group(pgid);
+            timed_out
+        });
+        let status = child.wait();
+        if timed_out {
+            return Err(BackendError::Timeout("cgi".into()));
+        }
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let status = status.map_err(|e| BackendError::Invalid(format!("cannot wait: {e}")))?;
+        Ok((output, status))
+    }
+}
+
+fn feed(mut stdin: ChildStdin, body: &[u8]) {
+    let _ = stdin.write_all(body);
+}
+
+/// SIGKILL to the whole process group `pgid` (nothing for an invalid id).
+fn kill_group(pgid: libc::pid_t) {
+    if pgid > 0 {
+        // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names a group.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+}
+
+/// Blocks until the child `pid` has exited, leaving it unreaped (`WNOWAIT`).
+fn wait_exited(pid: libc::pid_t) {
+    let Ok(id) = libc::id_t::try_from(pid) else {
+        return;
+    };
+    loop {
+        // SAFETY: siginfo_t is plain data, valid zeroed; waitid only writes into it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOWAIT;
+        // SAFETY: `info` is a valid, writable siginfo_t for the duration of the call.
+        let r = unsafe { libc::waitid(libc::P_PID, id, &mut info, flags) };
+        if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
+/// Logs each stderr line (cut to [`MAX_LOG_LINE`]; at most [`MAX_LOG_LINES`]) and drains the
+/// rest, so a chatty child never blocks on a full pipe.
+fn log_stderr(stderr: ChildStderr, log_id: &str) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::with_capacity(MAX_LOG_LINE);
+    let (mut logged, mut dropped) = (0usize, 0usize);
+    let mut emit = |line: &mut Vec<u8>| {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        if !text.is_empty() {
+            if logged < MAX_LOG_LINES {
+                log::warn!("{log_id}: {}", String::from_utf8_lossy(text));
+                logged += 1;
+            } else {
+                dropped += 1;
+            }
+        }
+        line.clear();
+    };
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok([]) => break,
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let newline = buf.iter().position(|&b| b == b'\n');
+        let end = newline
+            .unwrap_or(buf.len())
+            .min(MAX_LOG_LINE.saturating_sub(line.len()));
+        line.extend_from_slice(buf.get(..end).unwrap_or_default());
+        let used = newline.map_or(buf.len(), |n| n + 1);
+        reader.consume(used);
+        if newline.is_some() {
+            emit(&mut line);
+        }
+    }
+    emit(&mut line);
+    if dropped > 0 {
+        log::warn!("{log_id}: ({dropped} more stderr lines not logged)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::RwLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    /// Writing a script while another test forks could leave a writable fd to it in a child
+    /// for a moment (ETXTBSY): scripts are written under the write lock, runs hold a read lock.
+    static FORK: RwLock<()> = RwLock::new(());
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("wscgi-cgi-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn script(&self, name: &str, body: &str) -> PathBuf {
+            let path = self.0.join(name);
+            let _lock = FORK.write().unwrap_or_else(|e| e.into_inner());
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn backend(program: PathBuf) -> CgiBackend {
+        CgiBackend::new(program, vec![], Duration::from_secs(10), 1 << 20)
+    }
+
+    fn send(b: &CgiBackend, body: &[u8]) -> Result<Reply, BackendError> {
+        let vars = "REQUEST_METHOD=POST REDIRECT_STATUS=200 HTTP_WS_EVENT=message CONTENT_LENGTH=";
+        let vars = format!("{vars}{}", body.len());
+        let params: Vec<(String, Vec<u8>)> = (vars.split(' ').filter_map(|v| v.split_once('=')))
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
+        let _lock = FORK.read().unwrap_or_else(|e| e.into_inner());
+        b.send(&params, body, "test")
+    }
+
+    fn text(reply: &Reply) -> &str {
+        std::str::from_utf8(&reply.body).unwrap()
+    }
+
+    const HEAD: &str = r"printf 'Content-Type: text/plain\r\n\r\n'";
+
+    #[test]
+    fn echo() {
+        let dir = TempDir::new();
+        let s = dir.script(
+            "echo.sh",
+            r#"body=$(head -c "$CONTENT_LENGTH")
+printf 'Content-Type: text/plain\r\nWS-Close: 4000 bye\r\n\r\n%s' "$body""#,
+        );
+        let reply = send(&backend(s), b"hello world").unwrap();
+        assert_eq!((reply.status, text(&reply)), (200, "hello world"));
+        let close = reply.close.unwrap();
+        assert_eq!((close.code, close.reason.as_str()), (4000, "bye"));
+    }
+
+    #[test]
+    fn environment_is_params_and_pass_env_only() {
+        let dir = TempDir::new();
+        let env = format!("{HEAD}\ntr '\\0' '\\n' < /proc/$$/environ\necho \"cwd=$(pwd -P)\"");
+        let s = dir.script("env.sh", &env);
+        let reply = send(&backend(s.clone()), b"").unwrap();
+        let lines: Vec<&str> = text(&reply).lines().collect();
+        for var in [
+            "HTTP_WS_EVENT=message",
+            "REQUEST_METHOD=POST",
+            "REDIRECT_STATUS=200",
+        ] {
+            assert!(lines.contains(&var), "{var} missing in {lines:?}");
+        }
+        let inherited = |l: &&str| l.starts_with("PATH=") || l.starts_with("HOME=");
+        assert!(!lines.iter().any(inherited), "{lines:?}");
+        let cwd = format!("cwd={}", dir.0.canonicalize().unwrap().display());
+        assert!(lines.contains(&cwd.as_str()), "{lines:?}");
+
+        let pass = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
+        let reply = send(
+            &CgiBackend::new(s, pass, Duration::from_secs(10), 1024),
+            b"",
+        );
+        assert!(text(&reply.unwrap()).contains("PATH=/usr/bin:/bin\n"));
+    }
+
+    #[test]
+    fn status_404_with_exit_255_is_an_answer() {
+        let dir = TempDir::new();
+        let s = dir.script(
+            "404.sh",
+            r"printf 'Status: 404 Not Found\nContent-Type: text/html\n\nNo input file specified.\n'
+exit 255",
+        );
+        let reply = send(&backend(s), b"").unwrap();
+        assert_eq!(
+            (reply.status, text(&reply)),
+            (404, "No input file specified.\n")
+        );
+    }
+
+    #[test]
+    fn crash_and_bad_output_are_invalid() {
+        let dir = TempDir::new();
+        let crash = send(&backend(dir.script("crash.sh", "exit 1")), b"");
+        assert!(matches!(&crash, Err(BackendError::Invalid(m)) if m.contains("exit status: 1")));
+        let s = dir.script("nohead.sh", r"printf 'Content-Type: text/plain\n'");
+        assert!(matches!(
+            send(&backend(s), b""),
+            Err(BackendError::Invalid(_))
+        ));
+    }
+
+    /// No such process, or a zombie (killed, only waiting for init to reap it).
+    fn is_gone(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'))
+        })
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group() {
+        let dir = TempDir::new();
+        let s = dir.script("hang.sh", "sleep 30 &\necho $! > hang.pid\nwait");
+        let b = CgiBackend::new(s, vec![], Duration::from_millis(300), 1 << 20);
+        let start = Instant::now();
+        assert_eq!(
+            send(&b, b"").unwrap_err(),
+            BackendError::Timeout("cgi".into())
+        );
+        assert!(start.elapsed() < Duration::from_secs(5));
+        let pid = std::fs::read_to_string(dir.0.join("hang.pid")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !is_gone(pid.trim()) {
+            assert!(Instant::now() < deadline, "sleep {pid} still running");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn huge_output_is_too_large() {
+        let dir = TempDir::new();
+        let s = dir.script("huge.sh", &format!("{HEAD}\nyes | head -c 2000000"));
+        assert_eq!(send(&backend(s), b"").unwrap_err(), BackendError::TooLarge);
+    }
+
+    #[test]
+    fn large_stdin_with_early_output_does_not_deadlock() {
+        let dir = TempDir::new();
+        let big =
+            format!("{HEAD}\nyes 0123456789 | head -c 200000\nhead -c $CONTENT_LENGTH | wc -c");
+        let body = vec![b'x'; 1 << 20];
+        let reply = send(&backend(dir.script("big.sh", &big)), &body).unwrap();
+        assert_eq!(reply.body.len(), 200_000 + "1048576\n".len());
+        assert!(text(&reply).ends_with("1048576\n"));
+        // A child that never reads its input.
+        let s = dir.script("noread.sh", &format!("{HEAD}\nprintf ok"));
+        assert_eq!(text(&send(&backend(s), &body).unwrap()), "ok");
+    }
+
+    #[test]
+    fn stderr_does_not_break_the_response() {
+        let dir = TempDir::new();
+        let err = format!("echo oops >&2\nyes warning | head -c 300000 >&2\n{HEAD}\nprintf ok");
+        let reply = send(&backend(dir.script("err.sh", &err)), b"").unwrap();
+        assert_eq!((reply.status, text(&reply)), (200, "ok"));
+    }
+
+    #[test]
+    fn missing_or_not_executable_program_is_unreachable() {
+        let dir = TempDir::new();
+        let missing = send(&backend(dir.0.join("missing.sh")), b"");
+        assert!(matches!(missing, Err(BackendError::Unreachable(m)) if m.contains("cannot run")));
+        std::fs::write(dir.0.join("plain.txt"), "not a program").unwrap();
+        let plain = send(&backend(dir.0.join("plain.txt")), b"");
+        assert!(matches!(plain, Err(BackendError::Unreachable(_))));
+    }
+}

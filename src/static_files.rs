@@ -1,0 +1,534 @@
+//! Static files for `--static DIR`: parsing a plain (non-upgrade) GET or HEAD that arrived on
+//! the WebSocket port, mapping its path into DIR without ever leaving it, and building the
+//! complete `Connection: close` response. Runs on a worker thread, so file I/O blocks freely.
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// Larger files are refused with 413: the whole response is built in memory.
+pub const MAX_FILE: u64 = 8 * 1024 * 1024;
+/// What a directory serves.
+const INDEX: &str = "index.html";
+/// The caller caps the head at 8 KiB, so this only bounds the parser's stack array.
+const MAX_HEADERS: usize = 64;
+
+/// What a plain request asks for, read from its head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticRequest {
+    pub head_only: bool,
+    /// Percent-decoded, starts with '/'; query and fragment removed.
+    pub path: String,
+    pub if_modified_since: Option<String>,
+}
+
+/// Parses a complete request head (request line + headers + blank line, as received; the
+/// caller checked it is complete and ≤ 8 KiB). `Err` holds the response to send instead:
+/// 405 for methods other than GET/HEAD, 400 for a malformed head, target or percent-encoding.
+pub fn request(head: &[u8]) -> Result<StaticRequest, Vec<u8>> {
+    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut raw);
+    if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) {
+        return Err(error(400, false));
+    }
+    let head_only = match req.method {
+        Some("GET") => false,
+        Some("HEAD") => true,
+        _ => return Err(error(405, false)),
+    };
+    let path = req.path.and_then(target_path).and_then(percent_decode);
+    let path = path.ok_or_else(|| error(400, head_only))?;
+    let if_modified_since = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("if-modified-since"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .map(|v| v.trim().to_string());
+    Ok(StaticRequest {
+        head_only,
+        path,
+        if_modified_since,
+    })
+}
+
+/// The complete HTTP/1.1 response (always `Connection: close`) for `req`, served from `root`.
+pub fn respond(root: &Path, req: &StaticRequest) -> Vec<u8> {
+    serve(root, req).unwrap_or_else(|status| error(status, req.head_only))
+}
+
+/// A 500 for when serving itself failed (a panicked worker, no root configured).
+pub fn internal_error() -> Vec<u8> {
+    error(500, false)
+}
+
+/// The 200 or 304 answer, or the error status to answer with instead.
+fn serve(root: &Path, req: &StaticRequest) -> Result<Vec<u8>, u16> {
+    let (named, canonical) = locate(root, &req.path)?;
+    let meta = fs::metadata(&canonical).map_err(|e| io_status(&e))?;
+    // Only regular files: opening a FIFO or device would block or never end.
+    if !meta.is_file() {
+        return Err(404);
+    }
+    if meta.len() > MAX_FILE {
+        return Err(413);
+    }
+    // Opened before the 304 check so an unreadable file is 403 whatever the client cached.
+    let file = File::open(&canonical).map_err(|e| io_status(&e))?;
+    let mtime = mtime_secs(&meta);
+    let dated = mtime.map(|secs| ("Last-Modified", http_date(secs)));
+    let last_modified = dated.as_ref().map(|(_, date)| date.as_str());
+    if not_modified(req.if_modified_since.as_deref(), mtime, last_modified) {
+        return Ok(encode(304, dated.as_slice(), b""));
+    }
+    // HEAD reports the length a GET would send, without reading the file.
+    let body = (!req.head_only).then(|| read_capped(file)).transpose()?;
+    let len = body.as_ref().map_or(meta.len(), |b| b.len() as u64);
+    let mut headers = vec![
+        ("Content-Type", content_type(&named).to_string()),
+        ("Content-Length", len.to_string()),
+    ];
+    headers.extend(dated);
+    Ok(encode(200, &headers, body.as_deref().unwrap_or_default()))
+}
+
+/// Maps a request path to (the file as named, its canonical path). Every way out of `root`
+/// is refused with 404: `..` (already decoded, so `%2e%2e` is caught too), NUL, backslashes,
+/// and symlinks whose target lies outside `root`.
+fn locate(root: &Path, path: &str) -> Result<(PathBuf, PathBuf), u16> {
+    let mut named = root.to_path_buf();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        if !safe_segment(segment) {
+            return Err(404);
+        }
+        named.push(segment);
+    }
+    // A trailing slash names a directory: `/file.txt/` must not serve the file.
+    if path.ends_with('/') {
+        named.push(INDEX);
+    }
+    let mut canonical = named.canonicalize().map_err(|e| io_status(&e))?;
+    if canonical.is_dir() {
+        named.push(INDEX);
+        canonical = named.canonicalize().map_err(|e| io_status(&e))?;
+    }
+    let root = root.canonicalize().map_err(|_| 404u16)?;
+    if !canonical.starts_with(&root) {
+        return Err(404);
+    }
+    Ok((named, canonical))
+}
+
+/// `.` and `..` start with a dot, so the hidden-file rule refuses them along with dotfiles.
+fn safe_segment(segment: &str) -> bool {
+    !segment.starts_with('.') && !segment.contains(['\\', '\0'])
+}
+
+/// Permission problems are 403; anything else (missing, not a directory, loops) is 404.
+fn io_status(err: &io::Error) -> u16 {
+    match err.kind() {
+        io::ErrorKind::PermissionDenied => 403,
+        _ => 404,
+    }
+}
+
+/// Reads at most one byte past MAX_FILE, so a file that grew since `stat` is still refused.
+fn read_capped(file: File) -> Result<Vec<u8>, u16> {
+    let mut body = Vec::new();
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut body)
+        .map_err(|_| 403u16)?;
+    if body.len() as u64 > MAX_FILE {
+        return Err(413);
+    }
+    Ok(body)
+}
+
+/// The request target's path: origin-form as is, absolute-form (`http://host/p`) from its
+/// path; query and fragment dropped. `None` for anything else (e.g. `*` or authority-form).
+fn target_path(target: &str) -> Option<&str> {
+    let target = target.split(['?', '#']).next().unwrap_or_default();
+    if target.starts_with('/') {
+        return Some(target);
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    http.then(|| rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"))
+}
+
+/// `%XX` to bytes; `None` for a `%` without two hex digits or a result that is not UTF-8.
+/// `+` stays `+`: it means space only in query strings.
+fn percent_decode(path: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut bytes = path.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = char::from(bytes.next()?).to_digit(16)?;
+            let lo = char::from(bytes.next()?).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// By the extension of the name as requested (nginx does the same), so a symlink `app.js`
+/// is served as JavaScript whatever its target is called.
+fn content_type(path: &Path) -> &'static str {
+    let ext = path.extension().unwrap_or_default().to_ascii_lowercase();
+    match ext.to_str().unwrap_or_default() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "ico" => "image/x-icon",
+        "json" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "wasm" => "application/wasm",
+        "webp" => "image/webp",
+        _ => "application/octet-stream",
+    }
+}
+
+fn mtime_secs(meta: &fs::Metadata) -> Option<i64> {
+    let since_epoch = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(since_epoch.as_secs()).ok()
+}
+
+/// 304 when the client's copy is current: the exact Last-Modified we would send, or a date
+/// (IMF-fixdate) not older than the mtime. Unparseable dates are ignored, as RFC 9110 says.
+fn not_modified(since: Option<&str>, mtime: Option<i64>, last_modified: Option<&str>) -> bool {
+    let (Some(since), Some(mtime)) = (since, mtime) else {
+        return false;
+    };
+    last_modified == Some(since) || parse_http_date(since).is_some_and(|t| t >= mtime)
+}
+
+const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`. (Day 0, 1970-01-01, was a Thursday.)
+fn http_date(secs: i64) -> String {
+    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let weekday = WEEKDAYS.get(days.rem_euclid(7) as usize).unwrap_or(&"Thu");
+    let month_name = MONTHS
+        .get(month.saturating_sub(1) as usize)
+        .unwrap_or(&"Jan");
+    format!(
+        "{weekday}, {day:02} {month_name} {year:04} {:02}:{:02}:{:02} GMT",
+        day_secs / 3600,
+        day_secs % 3600 / 60,
+        day_secs % 60,
+    )
+}
+
+/// Seconds since the epoch for an IMF-fixdate; the weekday is not checked.
+fn parse_http_date(s: &str) -> Option<i64> {
+    let fields: Vec<&str> = s.split_ascii_whitespace().collect();
+    let &[_weekday, day, month, year, time, "GMT"] = fields.as_slice() else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+    let (day, year) = (number(day, 2)? as u32, number(year, 4)?);
+    let clock: Vec<&str> = time.split(':').collect();
+    let &[h, m, sec] = clock.as_slice() else {
+        return None;
+    };
+    let (h, m, sec) = (number(h, 2)?, number(m, 2)?, number(sec, 2)?);
+    let days = days_from_civil(year, month, day);
+    // The round trip rejects out-of-range days such as 31 Feb.
+    let valid = civil_from_days(days) == (year, month, day) && h < 24 && m < 60 && sec < 61;
+    valid.then_some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+/// Exactly `len` ASCII digits (no sign, no spaces), as IMF-fixdate writes its numbers.
+fn number(s: &str, len: usize) -> Option<i64> {
+    let digits = s.len() == len && s.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| s.parse().ok()).flatten()
+}
+
+/// Howard Hinnant's days_from_civil: days since 1970-01-01 in the proleptic Gregorian calendar.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of `days_from_civil`: (year, month 1-12, day 1-31).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        500 => "Internal Server Error",
+        _ => "Error",
+    }
+}
+
+/// A short text/plain error; 405 also says which methods would work.
+fn error(status: u16, head_only: bool) -> Vec<u8> {
+    let message = match status {
+        413 => "file too large to serve\n".to_string(),
+        _ => format!("{}\n", reason(status).to_ascii_lowercase()),
+    };
+    let mut headers = vec![
+        ("Content-Type", "text/plain; charset=utf-8".to_string()),
+        ("Content-Length", message.len().to_string()),
+    ];
+    if status == 405 {
+        headers.push(("Allow", "GET, HEAD".to_string()));
+    }
+    let body = if head_only { "" } else { &message };
+    encode(status, &headers, body.as_bytes())
+}
+
+/// Status line, the caller's headers, the headers every answer carries, blank line, body.
+fn encode(status: u16, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (name, value) in headers {
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    out.push_str("Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n");
+    out.push_str("Connection: close\r\nServer: wscgi\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    /// `base/root` is served; `base/x` and `base/etc/passwd` are what an escape would reach.
+    const FILES: &str = "x=OUTSIDE etc/passwd=OUTSIDE root/index.html=home root/a/index.html=sub \
+        root/a/x=inside root/app.js=1 root/Style.CSS=b root/data.json={} root/pic.png=p \
+        root/readme.txt=hello root/blob=raw root/.secret=hidden root/a/.env=hidden";
+    const COMMON: &str = "X-Content-Type-Options: nosniff\r\nConnection: close\r\nServer: wscgi";
+
+    /// A temp dir holding FILES plus two symlinks; removed on drop.
+    struct Fixture(PathBuf);
+
+    impl Fixture {
+        fn new(n: usize) -> Fixture {
+            let name = format!("wscgi-static-{}-{n}", std::process::id());
+            let base = std::env::temp_dir().join(name);
+            for (name, body) in FILES.split_whitespace().filter_map(|f| f.split_once('=')) {
+                fs::create_dir_all(base.join(name).parent().unwrap()).unwrap();
+                fs::write(base.join(name), body).unwrap();
+            }
+            symlink(base.join("x"), base.join("root/out.txt")).unwrap();
+            symlink(base.join("root/readme.txt"), base.join("root/in.txt")).unwrap();
+            Fixture(base)
+        }
+
+        /// (status, head, body) for a raw request head.
+        fn ask(&self, head: &str) -> (u16, String, String) {
+            let root = self.0.join("root");
+            let bytes = request(head.as_bytes()).map_or_else(|e| e, |r| respond(&root, &r));
+            let text = String::from_utf8(bytes).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let status = head[9..12].parse().unwrap();
+            (status, head.into(), body.into())
+        }
+
+        fn get(&self, target: &str) -> (u16, String, String) {
+            self.ask(&format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n"))
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+        let start = head.find(&format!("\r\n{name}: "))? + name.len() + 4;
+        head.get(start..)?.split("\r\n").next()
+    }
+
+    #[test]
+    fn serves_files_and_directory_indexes_with_their_types() {
+        let f = Fixture::new(0);
+        let html = "text/html; charset=utf-8";
+        for (target, body, ty) in [
+            ("/", "home", html),
+            ("/a", "sub", html),
+            ("/a/", "sub", html),
+            ("//a//index.html?q#f", "sub", html),
+            ("http://h:80/a/", "sub", html),
+            ("/app.js", "1", "text/javascript; charset=utf-8"),
+            ("/Style.CSS", "b", "text/css; charset=utf-8"),
+            ("/data.json", "{}", "application/json"),
+            ("/pic.png", "p", "image/png"),
+            ("/readme.txt", "hello", "text/plain; charset=utf-8"),
+            ("/in.txt", "hello", "text/plain; charset=utf-8"),
+            ("/blob", "raw", "application/octet-stream"),
+        ] {
+            let (status, head, got) = f.get(target);
+            assert_eq!((status, got.as_str()), (200, body), "{target}");
+            assert_eq!(header(&head, "Content-Type"), Some(ty), "{target}");
+            let len = body.len().to_string();
+            assert_eq!(header(&head, "Content-Length"), Some(len.as_str()));
+            assert!(header(&head, "Last-Modified").is_some_and(|d| d.ends_with(" GMT")));
+            assert!(head.ends_with(&format!("Cache-Control: no-cache\r\n{COMMON}")));
+        }
+    }
+
+    #[test]
+    fn head_has_headers_but_no_body() {
+        let f = Fixture::new(1);
+        for (target, status, len) in [("/readme.txt", 200, "5"), ("/nope", 404, "10")] {
+            let (got, head, body) = f.ask(&format!("HEAD {target} HTTP/1.1\r\n\r\n"));
+            assert_eq!((got, body.as_str()), (status, ""));
+            assert_eq!(header(&head, "Content-Length"), Some(len));
+        }
+    }
+
+    #[test]
+    fn missing_hidden_and_escaping_paths_are_refused() {
+        let f = Fixture::new(2);
+        let targets = "/nope /readme.txt/ /.secret /a/.env /%2esecret /out.txt /./a/x \
+            /../etc/passwd /%2e%2e/x /%2E./x /a/%2E%2E/%2e%2e/x /..%2fx /a/..%2F..%2fx \
+            /a\\..\\..\\x /a%5c..%5c..%5cx /x%00y";
+        for target in targets.split_whitespace() {
+            let (status, _, body) = f.get(target);
+            assert!(matches!(status, 400 | 404), "{target}: {status}");
+            assert_ne!(body, "OUTSIDE", "{target}");
+        }
+        assert_eq!(f.get("/a/x").0, 200, "the traversal target exists");
+        assert_eq!(f.get("/a/%2e%2e/x").2, "not found\n");
+    }
+
+    #[test]
+    fn if_modified_since() {
+        let f = Fixture::new(3);
+        let (_, head, _) = f.get("/readme.txt");
+        let last = header(&head, "Last-Modified").unwrap();
+        let mtime = parse_http_date(last).unwrap();
+        let (newer, older) = (http_date(mtime + 60), http_date(mtime - 1));
+        let old = "Sun, 06 Nov 1994 08:49:37 GMT";
+        for (since, want) in [
+            (last, 304),
+            (&newer, 304),
+            (&older, 200),
+            (old, 200),
+            ("?", 200),
+        ] {
+            let ask = format!("GET /readme.txt HTTP/1.1\r\nif-modified-since: {since}\r\n\r\n");
+            let (status, head, body) = f.ask(&ask);
+            assert_eq!(status, want, "{since}");
+            if status == 304 {
+                assert!(body.is_empty() && header(&head, "Content-Length").is_none());
+                assert_eq!(header(&head, "Last-Modified"), Some(last));
+            }
+        }
+    }
+
+    #[test]
+    fn large_and_unreadable_files() {
+        let f = Fixture::new(4);
+        let big = File::create(f.0.join("root/big.bin")).unwrap();
+        big.set_len(MAX_FILE + 1).unwrap();
+        let (status, _, body) = f.get("/big.bin");
+        assert_eq!((status, body.as_str()), (413, "file too large to serve\n"));
+        let locked = f.0.join("root/locked.txt");
+        fs::write(&locked, "x").unwrap();
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+        // root reads anything, so the 403 is only observable for other users.
+        if File::open(&locked).is_err() {
+            assert_eq!(f.get("/locked.txt").0, 403);
+        }
+    }
+
+    #[test]
+    fn request_parsing() {
+        let head = b"HEAD /a%20b/c+d.txt?q=%zz HTTP/1.1\r\nIf-Modified-Since:  x \r\n\r\n";
+        let (path, since) = ("/a b/c+d.txt".into(), Some("x".into()));
+        let want = StaticRequest {
+            head_only: true,
+            path,
+            if_modified_since: since,
+        };
+        assert_eq!(request(head), Ok(want));
+        let post = String::from_utf8(request(b"POST / HTTP/1.1\r\n\r\n").unwrap_err()).unwrap();
+        assert!(post.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
+        assert_eq!(header(&post, "Allow"), Some("GET, HEAD"));
+        let targets = "relative * ftp://h/x /%zz /%4 /%ff%fe /\0";
+        let heads = targets
+            .split(' ')
+            .map(|t| format!("GET {t} HTTP/1.1\r\n\r\n"));
+        let malformed = ["GET\r\n\r\n", "GET / HTTP/1.1\r\n", "\u{ff} garbage", ""];
+        for head in heads.chain(malformed.map(String::from)) {
+            let err = request(head.as_bytes()).unwrap_err();
+            assert!(err.starts_with(b"HTTP/1.1 400 Bad Request\r\n"), "{head:?}");
+        }
+    }
+
+    #[test]
+    fn no_panics_on_truncated_or_mutated_input() {
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let sample = format!("GET /a/%2e%2E/b?c HTTP/1.1\r\nIf-Modified-Since: {date}\r\n\r\n");
+        for cut in 0..sample.len() {
+            let _ = request(&sample.as_bytes()[..cut]);
+            for byte in [0u8, b'%', b'/', b'.', b'\\', b':', b' ', 0xff] {
+                let mut head = sample.clone().into_bytes();
+                head[cut] = byte;
+                let _ = request(&head);
+                let _ = parse_http_date(&String::from_utf8_lossy(&head[cut.min(30)..cut.max(30)]));
+            }
+        }
+    }
+
+    #[test]
+    fn imf_fixdate() {
+        for (secs, text) in [
+            (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+            (-1, "Wed, 31 Dec 1969 23:59:59 GMT"),
+        ] {
+            assert_eq!(
+                (http_date(secs), parse_http_date(text)),
+                (text.into(), Some(secs))
+            );
+        }
+        let bad = [
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "6-Nov-94",
+        ];
+        assert_eq!(bad.map(parse_http_date), [None; 3]);
+        assert!(!http_date(i64::MAX).is_empty() && !http_date(i64::MIN).is_empty());
+    }
+}
