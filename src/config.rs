@@ -22,7 +22,7 @@ const DAY_MS: u64 = 24 * HOUR_MS;
 /// `--cgi-env` are repeatable and handled on their own.
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
-    ping-interval event-format push-token log-level static shutdown-timeout";
+    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret";
 
 const DEFAULT_PASS_HEADERS: &str = "cookie,authorization,origin,user-agent,\
     accept-language,x-forwarded-for,x-real-ip,x-forwarded-proto";
@@ -95,6 +95,12 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// How long a graceful shutdown may take to deliver the last events.
     pub shutdown_timeout: Duration,
+    /// Close connections that sent nothing for this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Allowed `Origin` values (`--origin`); empty allows every origin.
+    pub origins: Vec<String>,
+    /// Key for `WS-Signature` on backend requests (`--secret`).
+    pub secret: Option<String>,
     /// `None` disables keepalive pings.
     pub ping_interval: Option<Duration>,
     /// Lowercase client handshake header names forwarded to the backend.
@@ -127,6 +133,9 @@ impl Config {
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+            origins: Vec::new(),
+            secret: None,
             ping_interval: Some(Duration::from_secs(30)),
             pass_headers: DEFAULT_PASS_HEADERS.split(',').map(String::from).collect(),
             event_format: EventFormat::Headers,
@@ -298,6 +307,9 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         max_connections: s.get("max-connections", d.max_connections, many)?,
         handshake_timeout: s.get("handshake-timeout", d.handshake_timeout, duration)?,
         shutdown_timeout: s.get("shutdown-timeout", d.shutdown_timeout, duration)?,
+        idle_timeout: s.get("idle-timeout", None, ping_interval)?,
+        origins: s.get("origin", Vec::new(), origin_list)?,
+        secret: s.get("secret", None, token)?,
         ping_interval: s.get("ping-interval", d.ping_interval, ping_interval)?,
         pass_headers: s.get("pass-header", d.pass_headers, header_list)?,
         event_format: s.get("event-format", d.event_format, |v| choice(v, &FORMATS))?,
@@ -476,6 +488,24 @@ fn ping_interval(v: &str) -> Result<Option<Duration>, ValueError> {
     duration(v).map(Some)
 }
 
+/// `https://example.com, *.example.com`: exact origins, or `*.` wildcards for subdomains.
+fn origin_list(v: &str) -> Result<Vec<String>, ValueError> {
+    let items: Vec<String> = v
+        .split(',')
+        .map(|o| o.trim().to_ascii_lowercase())
+        .collect();
+    match items
+        .iter()
+        .find(|o| o.is_empty() || o.contains(char::is_whitespace))
+    {
+        Some(bad) => Err(ValueError::Choice {
+            value: bad.clone(),
+            expected: "an origin like https://example.com or *.example.com".into(),
+        }),
+        None => Ok(items),
+    }
+}
+
 /// `none` stands for the empty list, so it may appear alone or among names.
 fn header_list(v: &str) -> Result<Vec<String>, ValueError> {
     let mut names: Vec<String> = Vec::new();
@@ -520,6 +550,10 @@ Listening:
   --handshake-timeout DUR  time allowed for the upgrade request (default 10s)
   --ping-interval DUR      ping clients this often; 0 or off disables
                            (default 30s)
+  --idle-timeout DUR       close clients silent this long (default off)
+  --origin LIST            allowed Origin values, comma separated: exact
+                           (https://example.com) or *.example.com; others get
+                           403 (default: any origin)
   --static DIR             serve plain GET/HEAD requests from DIR (default
                            none: 426 Upgrade Required)
 
@@ -558,6 +592,8 @@ Push API:
                            send to clients (default 127.0.0.1:8081)
   --push-token TOKEN       require \"Authorization: Bearer TOKEN\" on push
                            requests (default none: no check)
+  --secret KEY             sign backend requests: WS-Timestamp and
+                           WS-Signature (HMAC-SHA1) (default none)
 
 Shutdown:
   --shutdown-timeout DUR   on SIGTERM/SIGINT, time to close clients (1001) and

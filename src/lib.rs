@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod burst_log;
 pub mod channels;
 pub mod config;
 pub mod conn_id;

@@ -8,6 +8,7 @@ pub mod fastcgi;
 pub mod http;
 pub mod reply;
 pub mod request;
+pub mod sign;
 pub mod spec;
 
 use std::fmt;
@@ -85,6 +86,7 @@ struct Target {
 #[derive(Debug)]
 pub struct Delivery {
     targets: Vec<Target>,
+    secret: Option<String>,
     static_dir: Option<std::path::PathBuf>,
     pub format: EventFormat,
     pub retries: u32,
@@ -107,6 +109,7 @@ impl Delivery {
             .collect();
         Delivery {
             targets,
+            secret: config.secret.clone(),
             static_dir: config.static_dir.clone(),
             format: config.event_format,
             retries: config.retries,
@@ -117,7 +120,10 @@ impl Delivery {
     /// One attempt: a 5xx counts as a failure, any other status is an answer. `reset` goes to
     /// every backend; it fails if any of them fails.
     pub fn attempt(&self, event: &Event) -> Result<Reply, BackendError> {
-        let req = request::build(event, self.format);
+        let mut req = request::build(event, self.format);
+        if let Some(secret) = &self.secret {
+            sign_request(&mut req, event, secret);
+        }
         match &event.conn {
             Some(conn) => {
                 let target = self
@@ -187,6 +193,24 @@ fn absolute(path: &std::path::Path) -> String {
             .unwrap_or_else(|_| path.to_path_buf()),
     };
     full.to_string_lossy().into_owned()
+}
+
+/// Adds `WS-Timestamp` and `WS-Signature` (see `sign`); signed at each attempt, so a retry
+/// carries a fresh timestamp.
+fn sign_request(req: &mut request::BackendRequest, event: &Event, secret: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let id = event.conn.as_ref().map_or("", |c| c.id.as_str());
+    let seq = match event.conn {
+        Some(_) => event.seq.to_string(),
+        None => String::new(),
+    };
+    let signature = sign::signature(secret, now, id, event.kind.name().as_str(), &seq, &req.body);
+    req.headers
+        .push(("WS-Timestamp".into(), now.to_string().into_bytes()));
+    req.headers
+        .push(("WS-Signature".into(), signature.into_bytes()));
 }
 
 fn check_status(reply: Reply) -> Result<Reply, BackendError> {

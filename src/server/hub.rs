@@ -14,6 +14,7 @@ use mio::{Interest, Registry};
 use slab::Slab;
 
 use super::fanout::Routing;
+use crate::burst_log::BurstLog;
 use crate::channels::Channels;
 use crate::conn_id::{ConnKey, Generations};
 use crate::events::{Done, EventKind, EventName, Job, Work};
@@ -49,12 +50,19 @@ pub struct Hub {
     held: HashSet<ConnKey>,
     /// Set once shutdown began: every connection that opens is closed with 1001.
     shutting_down: bool,
+    /// Backend failures (after retries), logged once per burst.
+    failures: BurstLog,
+    refusals: BurstLog,
+    /// Jobs waiting for a worker beyond which the server counts as saturated: new clients get
+    /// 503 and connections with events waiting are read no further.
+    queue_cap: usize,
 }
 
 impl Hub {
     pub fn new(
         limits: Limits,
         max_connections: usize,
+        queue_cap: usize,
         pool: Pool,
         boot_id: Arc<str>,
         reset: Reset,
@@ -72,24 +80,32 @@ impl Hub {
             reset,
             held: HashSet::new(),
             shutting_down: false,
+            failures: BurstLog::new("backend failed"),
+            refusals: BurstLog::new("refusing new clients"),
+            queue_cap,
         }
     }
 
     /// Takes a new client, or turns it away with 503 when the server is full.
     pub fn add(&mut self, registry: &Registry, mut sock: TcpStream, remote: SocketAddr) {
-        if self.clients.len() >= self.max_connections {
-            warn!(
-                "{remote}: refused, {} connections open (--max-connections)",
-                self.clients.len()
-            );
-            let body = b"server full, try again later\n";
+        let full = self.clients.len() >= self.max_connections;
+        if full || self.limits.saturated.get() {
+            let why = match full {
+                true => "connection limit reached (--max-connections)",
+                false => "backend queue full",
+            };
+            self.refusals
+                .record(Instant::now(), format_args!("{remote}: {why}"));
+            let body = format!("server busy ({why}), try again later\n");
             // Best effort: a fresh socket's send buffer takes this small response at once.
-            let _ = sock.write(&handshake::error_response(
+            let response = handshake::error_response(
                 503,
                 "text/plain",
                 &[("Retry-After", "5")],
-                body,
-            ));
+                body.as_bytes(),
+            );
+            let _ = sock.write(&response);
+            self.metrics.rejected += 1;
             return;
         }
         let _ = sock.set_nodelay(true);
@@ -108,6 +124,7 @@ impl Hub {
     }
 
     pub fn on_ready(&mut self, index: usize, readable: bool, writable: bool) {
+        self.update_saturation();
         let Some(conn) = self.clients.get_mut(index) else {
             return;
         };
@@ -128,6 +145,19 @@ impl Hub {
         let failed = done.result.is_err();
         self.metrics
             .backend_done(done.elapsed, done.retries, failed);
+        if let Err(e) = &done.result {
+            let id = done
+                .key
+                .and_then(|k| self.get(k))
+                .and_then(|c| c.info().map(|i| i.id.clone()));
+            let detail = format!(
+                "{} event of {}: {e}",
+                done.event.as_str(),
+                id.as_deref().unwrap_or("-")
+            );
+            self.failures.record(Instant::now(), detail);
+        }
+        self.update_saturation();
         let Some(key) = done.key else { return };
         let Some(conn) = get(&mut self.clients, key) else {
             return;
@@ -161,6 +191,29 @@ impl Hub {
         }
     }
 
+    /// Saturation follows the pool's queue. When it ends, connections that stopped reading
+    /// because of it are read again (their data may be waiting in the socket already, and an
+    /// edge-triggered poll would not report it again).
+    fn update_saturation(&mut self) {
+        let was = self.limits.saturated.get();
+        let now = self.pool.queued() >= self.queue_cap;
+        self.limits.saturated.set(now);
+        if was && !now {
+            let paused: Vec<ConnKey> = self
+                .clients
+                .iter()
+                .filter(|(_, c)| c.is_open() && c.waiting_events() > 0)
+                .map(|(_, c)| c.key)
+                .collect();
+            for key in paused {
+                if let Some(conn) = get(&mut self.clients, key) {
+                    conn.on_readable(&self.limits);
+                    self.after(key);
+                }
+            }
+        }
+    }
+
     /// Every connection is settled (see `Conn::is_settled`).
     pub fn settled(&self) -> bool {
         self.clients.iter().all(|(_, c)| c.is_settled())
@@ -175,6 +228,8 @@ impl Hub {
     }
 
     pub fn tick(&mut self, now: Instant) {
+        self.failures.tick(now);
+        self.refusals.tick(now);
         if let Reset::Pending { deadline } = self.reset
             && now >= deadline
         {

@@ -23,6 +23,7 @@ use crate::api::request::Request;
 use crate::api::response::Response;
 use crate::api::routes;
 use crate::backend::Delivery;
+use crate::burst_log::BurstLog;
 use crate::config::Config;
 use crate::error::Error;
 use crate::events::{Completion, Done, Event, EventKind, EventName, Job, Work};
@@ -55,6 +56,9 @@ pub struct Server {
     reset_retry: Option<(Instant, Duration)>,
     state: State,
     shutdown_timeout: Duration,
+    /// accept() failed (e.g. out of file descriptors); try again at the next tick.
+    accept_paused: bool,
+    accept_errors: BurstLog,
 }
 
 /// Serving, or finishing the work in hand before exiting.
@@ -92,6 +96,13 @@ impl Server {
         registry
             .register(&mut push_listener, token::PUSH_LISTENER, Interest::READABLE)
             .map_err(Error::Setup)?;
+        if !config.push_listen.ip().is_loopback() && config.push_token.is_none() {
+            warn!(
+                "THE PUSH API ON {} IS OPEN TO THE NETWORK WITHOUT --push-token: anyone who can reach it can \
+                 send to and close your clients",
+                config.push_listen
+            );
+        }
         let waker = Arc::new(Waker::new(registry, token::WAKER).map_err(Error::Setup)?);
         let (done_tx, done_rx) = mpsc::channel();
         let delivery = Arc::new(Delivery::from_config(&config));
@@ -101,9 +112,13 @@ impl Server {
         let reset = Reset::Pending {
             deadline: Instant::now() + config.backend_timeout,
         };
+        // The queue holds at most one job per connection; beyond 64 per worker, new clients would
+        // only wait behind everyone else, so they are turned away instead.
+        let queue_cap = 64 * config.workers;
         let hub = Hub::new(
             limits(&config),
             config.max_connections,
+            queue_cap,
             pool,
             boot_id,
             reset,
@@ -123,6 +138,8 @@ impl Server {
             reset_retry: None,
             state: State::Serving,
             shutdown_timeout: config.shutdown_timeout,
+            accept_paused: false,
+            accept_errors: BurstLog::new("accept failed"),
         })
     }
 
@@ -221,13 +238,17 @@ impl Server {
         if let State::Draining { .. } = self.state {
             return;
         }
+        self.accept_paused = false;
         loop {
             match self.listener.accept() {
                 Ok((sock, remote)) => self.hub.add(self.poll.registry(), sock, remote),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    warn!("accept failed: {e}");
+                    // Out of file descriptors (EMFILE/ENFILE) or similar: the pending client
+                    // stays in the backlog, so retry on the next tick instead of spinning.
+                    self.accept_errors.record(Instant::now(), &e);
+                    self.accept_paused = true;
                     return;
                 }
             }
@@ -343,6 +364,10 @@ impl Server {
 
     fn tick(&mut self, now: Instant) {
         self.hub.tick(now);
+        self.accept_errors.tick(now);
+        if self.accept_paused {
+            self.accept_clients();
+        }
         for (_, conn) in self.api.iter_mut() {
             conn.tick(now);
         }
@@ -378,6 +403,9 @@ fn limits(config: &Config) -> Limits {
         pass_headers: config.pass_headers.clone(),
         ws_config: ws,
         routes: config.routes.clone(),
+        saturated: std::cell::Cell::new(false),
         static_files: config.static_dir.is_some(),
+        idle_timeout: config.idle_timeout,
+        origins: config.origins.clone(),
     }
 }

@@ -1,7 +1,7 @@
 //! Applying the backend's answer to the event in flight: accept or reject an open, send the
 //! reply body, store metadata, close on request, or close with 1011 when the backend failed.
 
-use log::warn;
+use log::{debug, warn};
 
 use super::conn::{Conn, Limits};
 use crate::backend::{BackendError, Reply};
@@ -30,7 +30,7 @@ impl Conn {
                 );
             }
             (EventName::Open, Err(e)) => {
-                warn!("{}: open failed: {e}", self.id());
+                debug!("{}: open failed: {e}", self.id());
                 let body = format!("backend failed: {e}\n");
                 let status = e.open_status();
                 self.reject(
@@ -39,11 +39,11 @@ impl Conn {
                 );
             }
             (EventName::Message, Err(e)) => {
-                warn!("{}: message not handled: {e}", self.id());
+                debug!("{}: message not handled: {e}", self.id());
                 self.close(close::INTERNAL_ERROR, "backend error");
             }
             (EventName::Close | EventName::Reset, Err(e)) => {
-                warn!("{}: close event failed: {e}", self.id());
+                debug!("{}: close event failed: {e}", self.id());
             }
             (_, Ok(reply)) => self.apply(reply),
         }

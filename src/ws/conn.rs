@@ -45,6 +45,12 @@ pub struct Limits {
     pub routes: Vec<Route>,
     /// `--static` is set: plain GET/HEAD requests are served, not refused with 426.
     pub static_files: bool,
+    pub idle_timeout: Option<Duration>,
+    /// Set by the hub while the worker queue is full: connections that already have events
+    /// waiting are not read (their clients wait in TCP), and new clients get 503.
+    pub saturated: std::cell::Cell<bool>,
+    /// `--origin` patterns (lowercase); empty allows all.
+    pub origins: Vec<String>,
 }
 
 /// The socket and the bytes waiting to go out on it.
@@ -105,6 +111,8 @@ pub struct Conn {
     pub(super) info: Option<Arc<ConnInfo>>,
     pub(super) meta: Vec<(String, String)>,
     pub(super) last_heard: Instant,
+    /// When the client last sent a message (pings and pongs do not count), for `--idle-timeout`.
+    pub(super) last_message: Instant,
     pub(super) traffic: Traffic,
     pub(super) rejected: Option<u16>,
 }
@@ -126,6 +134,7 @@ impl Conn {
             info: None,
             meta: Vec::new(),
             last_heard: Instant::now(),
+            last_message: Instant::now(),
             traffic: Traffic::default(),
             rejected: None,
         }
@@ -345,6 +354,14 @@ impl Conn {
             Phase::Handshake { .. } if now.duration_since(started) > limits.handshake_timeout => {
                 debug!("{}: handshake timeout", self.remote);
                 self.phase = Phase::Closed;
+            }
+            Phase::Open { .. }
+                if limits
+                    .idle_timeout
+                    .is_some_and(|idle| now.duration_since(self.last_message) >= idle) =>
+            {
+                info!("{}: idle timeout", self.id());
+                self.close(close::NORMAL, "idle timeout");
             }
             Phase::Open { wire, ping, .. } => {
                 let Some(interval) = limits.ping_interval else {

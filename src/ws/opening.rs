@@ -95,6 +95,13 @@ impl Conn {
     }
 
     fn upgrade_requested(&mut self, upgrade: Upgrade, tail: Vec<u8>, limits: &Limits) {
+        if let Some(origin) = upgrade.header("origin")
+            && !origin_allowed(&limits.origins, origin)
+        {
+            info!("{}: origin {origin:?} not allowed (--origin)", self.remote);
+            let body = b"origin not allowed\n";
+            return self.reject(403, handshake::error_response(403, "text/plain", &[], body));
+        }
         let Some(route) = spec::select(&limits.routes, upgrade.path()) else {
             info!("{}: no route for {}", self.remote, upgrade.path());
             let body = b"no WebSocket endpoint at this path\n";
@@ -190,5 +197,55 @@ impl Conn {
         };
         self.last_heard = Instant::now();
         self.apply(reply);
+    }
+}
+
+/// Browsers always send `Origin`; other clients need not, and are not cross-site anyway.
+/// Patterns are exact origins or `*.example.com`, which matches subdomains on any scheme/port.
+pub fn origin_allowed(patterns: &[String], origin: &str) -> bool {
+    if patterns.is_empty() {
+        return true;
+    }
+    let origin = origin.trim().to_ascii_lowercase();
+    let host = origin
+        .split_once("://")
+        .map_or(origin.as_str(), |(_, rest)| rest);
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    patterns.iter().any(|p| match p.strip_prefix("*.") {
+        Some(domain) => {
+            host.len() > domain.len() + 1
+                && host.ends_with(domain)
+                && host[..host.len() - domain.len()].ends_with('.')
+        }
+        None => *p == origin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_allowed;
+
+    #[test]
+    fn origins() {
+        let p: Vec<String> = ["https://example.com", "*.example.org"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(origin_allowed(&[], "https://evil.test"));
+        assert!(origin_allowed(&p, "https://example.com"));
+        assert!(origin_allowed(&p, "HTTPS://EXAMPLE.COM"));
+        assert!(!origin_allowed(&p, "http://example.com"));
+        assert!(!origin_allowed(&p, "https://example.com.evil.test"));
+        assert!(origin_allowed(&p, "https://chat.example.org"));
+        assert!(origin_allowed(&p, "http://a.b.example.org:8080"));
+        assert!(!origin_allowed(&p, "https://example.org"));
+        assert!(!origin_allowed(&p, "https://badexample.org"));
+        assert!(!origin_allowed(&p, "null"));
     }
 }

@@ -15,7 +15,9 @@ use crate::ws::outbuf::{Full, OutBuf};
 
 impl Conn {
     pub(super) fn read_frames(&mut self, limits: &Limits) {
-        while self.events.waiting() < limits.max_pending {
+        while self.events.waiting() < limits.max_pending
+            && !(limits.saturated.get() && self.events.waiting() > 0)
+        {
             let (wire, ws) = match &mut self.phase {
                 Phase::Open { wire, ws, .. } | Phase::Closing { wire, ws, .. } => (wire, ws),
                 _ => return,
@@ -33,6 +35,7 @@ impl Conn {
     }
 
     fn received(&mut self, data: Bytes, binary: bool) {
+        self.last_message = Instant::now();
         self.traffic.messages_in += 1;
         self.traffic.bytes_in += data.len() as u64;
         self.events.push(EventKind::Message { data, binary });

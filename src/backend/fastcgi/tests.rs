@@ -25,7 +25,7 @@ echo $_SERVER['HTTP_WS_EVENT'], ':', file_get_contents('php://input');
 "#;
 
 /// A php-fpm with a TCP pool, a unix pool and a unix pool whose children exit after two
-/// requests; killed on drop.
+/// requests; killed with its workers on drop.
 struct Fpm {
     child: Child,
     dir: PathBuf,
@@ -34,6 +34,10 @@ struct Fpm {
 
 impl Drop for Fpm {
     fn drop(&mut self) {
+        // The master calls setsid(): its process group holds the workers, which outlive a
+        // master killed alone.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
