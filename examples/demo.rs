@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     thread::spawn(move || echo_backend::accept_forever(&listener));
 
     let config = wscgi::config::Config::for_backend(&format!("http://{BACKEND}/events"));
-    wscgi::logger::init(log::LevelFilter::Info);
+    wscgi::logger::init(log::LevelFilter::Info, false);
     let server = match wscgi::Server::bind(config) {
         Ok(server) => server,
         Err(e) => {

@@ -22,7 +22,7 @@ const DAY_MS: u64 = 24 * HOUR_MS;
 /// `--cgi-env` are repeatable and handled on their own.
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
-    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret";
+    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format";
 
 const DEFAULT_PASS_HEADERS: &str = "cookie,authorization,origin,user-agent,\
     accept-language,x-forwarded-for,x-real-ip,x-forwarded-proto";
@@ -108,6 +108,8 @@ pub struct Config {
     pub event_format: EventFormat,
     pub push_token: Option<String>,
     pub log_level: LogLevel,
+    /// `--log-format json`: one JSON object per log line.
+    pub log_json: bool,
 }
 
 impl Config {
@@ -141,6 +143,7 @@ impl Config {
             event_format: EventFormat::Headers,
             push_token: None,
             log_level: LogLevel::Info,
+            log_json: false,
         }
     }
 }
@@ -315,6 +318,9 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         event_format: s.get("event-format", d.event_format, |v| choice(v, &FORMATS))?,
         push_token: s.get("push-token", None, token)?,
         log_level: s.get("log-level", d.log_level, |v| choice(v, &LOG_LEVELS))?,
+        log_json: s.get("log-format", false, |v| {
+            choice(v, &[("text", false), ("json", true)])
+        })?,
     })
 }
 
@@ -601,6 +607,8 @@ Shutdown:
 
 Logging:
   --log-level LEVEL        error, warn, info or debug (default info)
+  --log-format FORMAT      text or json, one line per event to stderr
+                           (default text)
 
 Other:
   -h, --help               show this help

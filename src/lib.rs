@@ -36,7 +36,8 @@ pub mod random;
 pub mod server;
 pub mod signals;
 pub mod static_files;
+pub mod systemd;
 pub mod ws;
 
 pub use error::Error;
-pub use server::{Server, ShutdownHandle};
+pub use server::{Listeners, Server, ShutdownHandle};

@@ -1,7 +1,9 @@
-//! A small stderr logger behind the `log` facade: one line per record,
-//! `2026-11-21T23:59:01Z WARN message`.
+//! A small stderr logger behind the `log` facade: one line per record, as text
+//! (`2026-11-21T23:59:01Z WARN message`) or, with `--log-format json`, as one JSON object
+//! (`{"ts":"2026-11-21T23:59:01Z","level":"WARN","msg":"message"}`).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{LevelFilter, Log, Metadata, Record};
@@ -9,9 +11,11 @@ use log::{LevelFilter, Log, Metadata, Record};
 struct StderrLogger;
 
 static LOGGER: StderrLogger = StderrLogger;
+static JSON: AtomicBool = AtomicBool::new(false);
 
-/// Installs the logger once; later calls only change the level.
-pub fn init(level: LevelFilter) {
+/// Installs the logger once; later calls only change the level and format.
+pub fn init(level: LevelFilter, json: bool) {
+    JSON.store(json, Ordering::Relaxed);
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
 }
@@ -30,7 +34,16 @@ impl Log for StderrLogger {
         if !ours && record.level() > log::Level::Warn {
             return;
         }
-        let line = format!("{} {} {}\n", timestamp(), record.level(), record.args());
+        let line = match JSON.load(Ordering::Relaxed) {
+            false => format!("{} {} {}\n", timestamp(), record.level(), record.args()),
+            true => {
+                let msg = record.args().to_string();
+                let obj = crate::api::json::Object::new()
+                    .str("ts", &timestamp())
+                    .str("level", record.level().as_str());
+                format!("{}\n", obj.str("msg", &msg).finish())
+            }
+        };
         // A closed stderr must never take the server down.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }

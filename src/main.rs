@@ -17,8 +17,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    wscgi::logger::init(config.log_level.to_level_filter());
-    let result = wscgi::Server::bind(config).and_then(|server| {
+    wscgi::logger::init(config.log_level.to_level_filter(), config.log_json);
+    let inherited = wscgi::systemd::listeners(&|name| std::env::var(name).ok());
+    let result = wscgi::Server::with_listeners(config, inherited).and_then(|server| {
         if let Err(e) = wscgi::signals::install(server.shutdown_handle()) {
             log::warn!("signals not handled: {e}");
         }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use log::warn;
+use log::{info, warn};
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 use slab::Slab;
@@ -298,6 +298,7 @@ impl Hub {
             if let Some(info) = conn.info() {
                 self.ids.remove(&info.id);
             }
+            access_log(conn);
             self.metrics.closed_traffic.add(conn.traffic());
             if conn.rejected().is_some() {
                 self.metrics.rejected += 1;
@@ -338,4 +339,17 @@ impl Hub {
 /// The connection with this key, unless its slot went to a newer connection.
 fn get(clients: &mut Slab<Conn>, key: ConnKey) -> Option<&mut Conn> {
     clients.get_mut(key.index).filter(|c| c.key == key)
+}
+
+/// One line per connection that was open, when it is gone: who, how long, how much, how it ended.
+fn access_log(conn: &Conn) {
+    let (Some(info), Some(code)) = (conn.info(), conn.close_code()) else {
+        return;
+    };
+    let secs = info.connected_at.elapsed().map_or(0.0, |d| d.as_secs_f64());
+    let t = conn.traffic();
+    info!(
+        "closed id={} path={} remote={} duration={secs:.3}s messages_in={} messages_out={} bytes_in={} bytes_out={} code={code}",
+        info.id, info.target, info.remote, t.messages_in, t.messages_out, t.bytes_in, t.bytes_out
+    );
 }

@@ -86,9 +86,21 @@ impl ShutdownHandle {
 impl Server {
     /// Binds both listeners and starts the workers; nothing is accepted until [`Server::run`].
     pub fn bind(config: Config) -> Result<Server, Error> {
+        Server::with_listeners(config, Listeners::default())
+    }
+
+    /// Like [`Server::bind`], with listeners already bound (systemd socket activation, tests);
+    /// whichever is `None` is bound from the configuration.
+    pub fn with_listeners(config: Config, given: Listeners) -> Result<Server, Error> {
         let poll = Poll::new().map_err(Error::Setup)?;
-        let mut listener = bind(config.listen, "WebSocket clients")?;
-        let mut push_listener = bind(config.push_listen, "the push API")?;
+        let mut listener = match given.ws {
+            Some(l) => adopt(l)?,
+            None => bind(config.listen, "WebSocket clients")?,
+        };
+        let mut push_listener = match given.push {
+            Some(l) => adopt(l)?,
+            None => bind(config.push_listen, "the push API")?,
+        };
         let registry = poll.registry();
         registry
             .register(&mut listener, token::LISTENER, Interest::READABLE)
@@ -379,6 +391,18 @@ impl Server {
             self.send_reset();
         }
     }
+}
+
+/// Listening sockets bound by someone else.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    pub ws: Option<std::net::TcpListener>,
+    pub push: Option<std::net::TcpListener>,
+}
+
+fn adopt(listener: std::net::TcpListener) -> Result<TcpListener, Error> {
+    listener.set_nonblocking(true).map_err(Error::Setup)?;
+    Ok(TcpListener::from_std(listener))
 }
 
 fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Error> {

@@ -114,6 +114,7 @@ pub struct Conn {
     /// When the client last sent a message (pings and pongs do not count), for `--idle-timeout`.
     pub(super) last_message: Instant,
     pub(super) traffic: Traffic,
+    pub(super) close_code: Option<u16>,
     pub(super) rejected: Option<u16>,
 }
 
@@ -136,6 +137,7 @@ impl Conn {
             last_heard: Instant::now(),
             last_message: Instant::now(),
             traffic: Traffic::default(),
+            close_code: None,
             rejected: None,
         }
     }
@@ -292,13 +294,22 @@ impl Conn {
                     ws,
                     since: Instant::now(),
                 };
-                self.events.push(EventKind::Close {
-                    code,
-                    reason: reason.to_string(),
-                });
+                self.ended(code, reason.to_string());
             }
             other => self.phase = other,
         }
+    }
+
+    /// The WebSocket is over: queue the close event (exactly once: only the transitions out
+    /// of `Open` call this) and remember the code for the access log.
+    pub(super) fn ended(&mut self, code: u16, reason: String) {
+        self.close_code = Some(code);
+        self.events.push(EventKind::Close { code, reason });
+    }
+
+    /// The close code the WebSocket ended with, once it ended.
+    pub fn close_code(&self) -> Option<u16> {
+        self.close_code
     }
 
     /// Server shutdown: an open connection is closed with 1001, a handshake in progress is
@@ -315,10 +326,7 @@ impl Conn {
     /// Closes TCP at once. Fires the close event if the WebSocket was open.
     pub(super) fn drop_socket(&mut self, code: u16, reason: &str) {
         if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed) {
-            self.events.push(EventKind::Close {
-                code,
-                reason: reason.to_string(),
-            });
+            self.ended(code, reason.to_string());
         }
     }
 

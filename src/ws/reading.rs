@@ -76,7 +76,7 @@ impl Conn {
                     wire,
                     since: Instant::now(),
                 };
-                self.events.push(EventKind::Close { code, reason });
+                self.ended(code, reason);
             }
             Phase::Closing { wire, .. } => {
                 self.phase = Phase::Finishing {
