@@ -1,0 +1,80 @@
+//! The `--help` text, written by hand so that it groups options and fits a terminal.
+
+pub fn usage() -> String {
+    "\
+wscgi - WebSockets for any HTTP backend, the CGI way
+Usage: wscgi --backend BACKEND [OPTIONS]
+
+Holds WebSocket connections and turns each WebSocket event into one request
+to the backend: an HTTP POST, a CGI program run, or a FastCGI request.
+
+Listening:
+  --listen ADDR            WebSocket address, IP:PORT (default 127.0.0.1:8080)
+  --handshake-timeout DUR  time allowed for the upgrade request (default 10s)
+  --ping-interval DUR      ping clients this often; 0 or off disables
+                           (default 30s)
+  --idle-timeout DUR       close clients silent this long (default off)
+  --origin LIST            allowed Origin values, comma separated: exact
+                           (https://example.com) or *.example.com; others get
+                           403 (default: any origin)
+  --static DIR             serve plain GET/HEAD requests from DIR (default
+                           none: 426 Upgrade Required)
+
+Backend:
+  --backend BACKEND        where events go, for every path (this or --route
+                           is required): http://HOST:PORT/PATH (https:// when
+                           built with --features tls), cgi:PROGRAM,
+                           fastcgi://HOST:PORT/SCRIPT or
+                           fastcgi://unix:SOCKET:SCRIPT
+  --route PREFIX=BACKEND   BACKEND for WebSocket paths under PREFIX; longest
+                           prefix wins, no match is 404; repeatable
+  --cgi-env NAME           pass this variable of wscgi's environment to CGI
+                           programs (default: a clean environment); repeatable
+  --event-format FORMAT    headers: fields in WS-* headers, message as body;
+                           form: all in one urlencoded body (default headers)
+  --workers N              concurrent backend requests, 1-1024 (default 8)
+  --backend-timeout DUR    time allowed per backend request (default 10s)
+  --retries N              retries of a failed request, 0-10 (default 2)
+  --pass-header LIST       client handshake headers to forward, comma
+                           separated; repeatable; replaces the default list,
+                           \"none\" forwards none (default cookie,
+                           authorization, origin, user-agent, accept-language,
+                           x-forwarded-for, x-real-ip, x-forwarded-proto)
+
+Limits:
+  --max-connections N      open WebSocket connections (default 10000)
+  --max-pending N          events one connection may have waiting for the
+                           backend; reading pauses at the limit (default 64)
+  --max-message SIZE       largest message accepted from a client
+                           (default 1MiB)
+  --max-outbuf SIZE        unsent output held per connection, at least 4K
+                           (default 1MiB)
+
+Push API:
+  --push-listen ADDR       address of the push API, which lets the backend
+                           send to clients (default 127.0.0.1:8081)
+  --push-token TOKEN       require \"Authorization: Bearer TOKEN\" on push
+                           requests (default none: no check)
+  --secret KEY             sign backend requests: WS-Timestamp and
+                           WS-Signature (HMAC-SHA1) (default none)
+
+Shutdown:
+  --shutdown-timeout DUR   on SIGTERM/SIGINT, time to close clients (1001) and
+                           deliver their last events (default 10s)
+
+Logging:
+  --log-level LEVEL        error, warn, info or debug (default info)
+  --log-format FORMAT      text or json, one line per event to stderr
+                           (default text)
+
+Other:
+  -h, --help               show this help
+  -V, --version            show the version
+
+DUR is a number with unit ms, s, m or h; a plain number is seconds: 10, 500ms,
+2m (at most 24h). SIZE is bytes with optional K/KiB, M/MiB or G/GiB: 65536,
+64K, 1MiB (at most 1GiB). Every option can also be set in the environment as
+WSCGI_<NAME>, e.g. WSCGI_PUSH_LISTEN for --push-listen; the command line wins.
+"
+    .to_string()
+}
