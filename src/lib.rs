@@ -27,6 +27,7 @@ pub mod burst_log;
 pub mod channels;
 pub mod config;
 pub mod conn_id;
+pub mod date;
 pub mod error;
 pub mod events;
 pub mod logger;
