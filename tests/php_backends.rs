@@ -17,6 +17,7 @@ const WORKERS: [&str; 2] = ["--workers", "2"];
 
 #[test]
 fn php_cgi_chat() {
+    php::block_sigchld();
     if php::require("php-cgi", "the php-cgi chat").is_none() {
         return;
     }
@@ -26,6 +27,7 @@ fn php_cgi_chat() {
 
 #[test]
 fn php_fpm_tcp_chat() {
+    php::block_sigchld();
     let Some(fpm) = Fpm::start(Listen::Tcp) else {
         return;
     };
@@ -35,6 +37,7 @@ fn php_fpm_tcp_chat() {
 
 #[test]
 fn php_fpm_unix_socket_chat() {
+    php::block_sigchld();
     let Some(fpm) = Fpm::start(Listen::Unix) else {
         return;
     };
@@ -46,6 +49,7 @@ fn php_fpm_unix_socket_chat() {
 
 #[test]
 fn nginx_php_fpm_chat() {
+    php::block_sigchld();
     let Some(fpm) = Fpm::start(Listen::Unix) else {
         return;
     };

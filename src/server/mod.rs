@@ -117,6 +117,11 @@ impl Server {
         }
         let waker = Arc::new(Waker::new(registry, token::WAKER).map_err(Error::Setup)?);
         let (done_tx, done_rx) = mpsc::channel();
+        // CGI's SERVER_PORT is the port clients reach: the bound one (`--listen :0`, systemd).
+        let mut config = config;
+        if let Ok(addr) = listener.local_addr() {
+            config.listen = addr;
+        }
         let delivery = Arc::new(Delivery::from_config(&config));
         let pool = Pool::start(config.workers, delivery, done_tx.clone(), waker.clone())
             .map_err(Error::Setup)?;

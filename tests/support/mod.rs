@@ -961,6 +961,8 @@ fn recv_data(c: &mut Client) -> Message {
         match c.read() {
             // tungstenite queues the pong reply to a ping by itself.
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
+            // A child process exiting can interrupt a read with a timeout (EINTR).
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
             Ok(msg) => return msg,
             Err(e) => panic!("waiting for a WebSocket message: {}", describe_ws_error(&e)),
         }
@@ -999,6 +1001,7 @@ pub fn recv_close(c: &mut Client) -> Option<CloseFrame> {
                 return frame;
             }
             Ok(_) => continue,
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => panic!("waiting for a close frame: {}", describe_ws_error(&e)),
         }
     }

@@ -21,33 +21,22 @@ pub const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat");
 /// How long php-fpm, nginx or wscgi may take to start listening.
 const START: Duration = Duration::from_secs(10);
 /// Where Debian and most installs put these programs.
-const DIRS: [&str; 6] = [
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
+const DIRS: [&str; 5] = ["/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
-/// The first file in [`DIRS`] whose name is `name` or, for a name ending in `*`, starts with
-/// it (`php-fpm*` finds `php-fpm8.2`). Missing: panics when `CI` is set, otherwise writes a
-/// loud note straight to stderr (the harness hides eprintln! of a passing test) and gives None.
+/// A file in [`DIRS`] named `name` or, for a name ending in `*`, that plus a version
+/// (`php-fpm*` finds `php-fpm8.2`). Missing: panics when `CI` is set, otherwise writes a loud
+/// note straight to stderr (the harness hides eprintln! of a passing test) and gives None.
 pub fn require(name: &str, what: &str) -> Option<PathBuf> {
-    let found = DIRS.iter().find_map(|dir| {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|f| matches_name(&f.to_string_lossy(), name))
-            })
-            .filter(|p| p.is_file())
-            .collect();
-        names.sort();
-        names.pop()
-    });
+    let entries = DIRS
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten());
+    let found = (entries.flatten().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|f| matches_name(&f.to_string_lossy(), name))
+        })
+        .filter(|p| p.is_file())
+        .max();
     if found.is_none() {
         skip(&format!("{name} is not in {}", DIRS.join(" or ")), what);
     }
@@ -82,6 +71,24 @@ fn skip(why: &str, what: &str) {
     let _ = std::io::stderr().write_all(note.as_bytes());
 }
 
+/// Call first in every test: blocks SIGCHLD in this thread and the threads it starts (the
+/// in-process wscgi's), so the support clients' reads never fail with EINTR. glibc's
+/// posix_spawn blocks all signals in the spawning thread for a moment; a child exiting then
+/// raises a SIGCHLD the kernel cannot discard (the parent thread blocks it), so it wakes some
+/// other thread, and a socket read with a timeout (SO_RCVTIMEO, as the clients use) returns
+/// EINTR instead of restarting. Those reads treat EINTR as fatal. With SIGCHLD blocked in the
+/// test's threads it goes to the harness's main thread, which ignores it harmlessly. Children
+/// start with an empty signal mask whatever this thread's is (std resets it).
+pub fn block_sigchld() {
+    // SAFETY: plain libc calls on a zeroed, then initialised, local sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// A directory of its own under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -106,8 +113,7 @@ impl TempDir {
         path
     }
 
-    /// A `#!/bin/sh` script with mode 755. Write every script before starting anything that
-    /// forks: a child forked while the file is open for writing would make its exec ETXTBSY.
+    /// A `#!/bin/sh` script with mode 755.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
         let path = self.write(name, &format!("#!/bin/sh\n{body}\n"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -165,11 +171,21 @@ impl Group {
 }
 
 impl Drop for Group {
+    /// SIGTERM to the leader first: php-fpm's and nginx's masters then stop and reap their
+    /// workers (killed alone, those would stay zombies of init). Then SIGKILL to the group, for
+    /// whatever is left, and reap.
     fn drop(&mut self) {
-        if let Ok(pgid) = libc::pid_t::try_from(self.0.id()) {
-            // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names a group.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let Ok(pgid) = libc::pid_t::try_from(self.0.id()) else {
+            return;
+        };
+        // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names a group.
+        unsafe { libc::kill(pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.exited() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
         }
+        // SAFETY: as above.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -322,6 +338,8 @@ impl WscgiProcess {
             &ws_addr.to_string(),
             "--push-listen",
             "127.0.0.1:0",
+            "--shutdown-timeout",
+            "1s",
         ]);
         cmd.args(args).process_group(0);
         cmd.stdout(out.try_clone().expect("log handle")).stderr(out);
