@@ -38,6 +38,8 @@ pub mod server;
 pub mod signals;
 pub mod static_files;
 pub mod systemd;
+#[doc(hidden)]
+pub mod testing;
 pub mod ws;
 
 pub use error::Error;

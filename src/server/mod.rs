@@ -16,7 +16,6 @@ use log::{info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
-use tungstenite::protocol::WebSocketConfig;
 
 use crate::api::conn::ApiConn;
 use crate::api::request::Request;
@@ -133,7 +132,7 @@ impl Server {
         // only wait behind everyone else, so they are turned away instead.
         let queue_cap = 64 * config.workers;
         let hub = Hub::new(
-            limits(&config),
+            Limits::from_config(&config),
             config.max_connections,
             queue_cap,
             pool,
@@ -412,29 +411,4 @@ fn adopt(listener: std::net::TcpListener) -> Result<TcpListener, Error> {
 
 fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Error> {
     TcpListener::bind(addr).map_err(|source| Error::Bind { what, addr, source })
-}
-
-/// Connection limits from the options. tungstenite's defaults suit big servers (128 KiB read
-/// buffer per connection, unbounded writes); ours are sized for thousands of mostly idle clients.
-fn limits(config: &Config) -> Limits {
-    let mut ws = WebSocketConfig::default();
-    ws.read_buffer_size = 4096;
-    // Frames go straight into our own bounded queue (see ws::outbuf), never pile up in tungstenite.
-    ws.write_buffer_size = 0;
-    ws.max_write_buffer_size = 64 * 1024;
-    ws.max_message_size = Some(config.max_message);
-    ws.max_frame_size = Some(config.max_message);
-    Limits {
-        max_pending: config.max_pending,
-        max_outbuf: config.max_outbuf,
-        handshake_timeout: config.handshake_timeout,
-        ping_interval: config.ping_interval,
-        pass_headers: config.pass_headers.clone(),
-        ws_config: ws,
-        routes: config.routes.clone(),
-        saturated: std::cell::Cell::new(false),
-        static_files: config.static_dir.is_some(),
-        idle_timeout: config.idle_timeout,
-        origins: config.origins.clone(),
-    }
 }

@@ -19,6 +19,7 @@ use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{WebSocketConfig, WebSocketContext};
 
 use crate::backend::spec::Route;
+use crate::config::Config;
 use crate::conn_id::ConnKey;
 use crate::events::{ConnInfo, Event, EventKind, EventName};
 use crate::metrics::Traffic;
@@ -51,6 +52,34 @@ pub struct Limits {
     pub saturated: std::cell::Cell<bool>,
     /// `--origin` patterns (lowercase); empty allows all.
     pub origins: Vec<String>,
+}
+
+impl Limits {
+    /// Connection limits from the options. tungstenite's defaults suit big servers (128 KiB
+    /// read buffer per connection, unbounded writes); ours are sized for thousands of mostly
+    /// idle clients.
+    pub fn from_config(config: &Config) -> Limits {
+        let mut ws = WebSocketConfig::default();
+        ws.read_buffer_size = 4096;
+        // Frames go straight into our own bounded queue (see ws::outbuf), never pile up here.
+        ws.write_buffer_size = 0;
+        ws.max_write_buffer_size = 64 * 1024;
+        ws.max_message_size = Some(config.max_message);
+        ws.max_frame_size = Some(config.max_message);
+        Limits {
+            max_pending: config.max_pending,
+            max_outbuf: config.max_outbuf,
+            handshake_timeout: config.handshake_timeout,
+            ping_interval: config.ping_interval,
+            pass_headers: config.pass_headers.clone(),
+            ws_config: ws,
+            routes: config.routes.clone(),
+            saturated: std::cell::Cell::new(false),
+            static_files: config.static_dir.is_some(),
+            idle_timeout: config.idle_timeout,
+            origins: config.origins.clone(),
+        }
+    }
 }
 
 /// The socket and the bytes waiting to go out on it.
@@ -325,6 +354,10 @@ impl Conn {
 
     /// Closes TCP at once. Fires the close event if the WebSocket was open.
     pub(super) fn drop_socket(&mut self, code: u16, reason: &str) {
+        // A client that only half-closed may still read: give it what is queued, best effort.
+        if let Some(wire) = self.wire() {
+            let _ = wire.out.write_to(&mut wire.sock);
+        }
         if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed) {
             self.ended(code, reason.to_string());
         }

@@ -1,0 +1,143 @@
+//! Test and fuzz support: one connection's state machine driven through the same calls the
+//! reactor makes (`on_readable`, `take_event`, `on_reply`, `flush`), over a real loopback
+//! socket, with a backend that accepts the open and echoes messages. Not part of the API.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, OnceLock};
+
+use tungstenite::Bytes;
+
+use crate::backend::Reply;
+use crate::config::Config;
+use crate::conn_id::ConnKey;
+use crate::events::EventKind;
+use crate::ws::close;
+use crate::ws::conn::{Conn, Limits};
+
+const UPGRADE: &[u8] =
+    b"GET /fuzz?x=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/// What happened to the connection.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Everything the server wrote to the client.
+    pub output: Vec<u8>,
+    /// Messages that reached the (echo) backend.
+    pub messages: usize,
+    /// The close code the WebSocket ended with, if it ended.
+    pub close_code: Option<u16>,
+}
+
+/// Sends a valid upgrade request, then `frames` (at most 64 KiB are used), and runs the
+/// connection until it has nothing more to do. Panics if an invariant breaks.
+pub fn drive_conn(frames: &[u8]) -> Outcome {
+    let frames = frames.get(..64 * 1024).unwrap_or(frames);
+    let listener = listener();
+    let mut client = TcpStream::connect(listener.local_addr().expect("bound")).expect("connect");
+    let (server, remote) = listener.accept().expect("accept");
+    server.set_nonblocking(true).expect("nonblocking");
+    let mut config = Config::for_backend("http://127.0.0.1:1/");
+    config.max_message = 16 * 1024;
+    config.max_pending = 8;
+    let limits = Limits::from_config(&config);
+    let key = ConnKey {
+        index: 0,
+        generation: 1,
+    };
+    let mut conn = Conn::new(key, mio::net::TcpStream::from_std(server), remote, &limits);
+    client.write_all(UPGRADE).expect("write upgrade");
+    client.write_all(frames).expect("write frames");
+    client
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    let boot: Arc<str> = Arc::from("boot");
+    let mut messages = 0;
+    for _ in 0..10_000 {
+        conn.on_readable(&limits);
+        let Some(event) = conn.take_event(&boot) else {
+            break;
+        };
+        let body = match &event.kind {
+            EventKind::Message { data, .. } => {
+                messages += 1;
+                data.clone()
+            }
+            _ => Bytes::new(),
+        };
+        let reply = Reply {
+            status: 200,
+            body,
+            ..Reply::default()
+        };
+        conn.on_reply(Ok(reply), &limits);
+        conn.flush();
+    }
+    let close_code = conn.close_code();
+    if let Some(code) = close_code {
+        let known =
+            close::valid_on_wire(code) || code == close::NO_STATUS || code == close::ABNORMAL;
+        assert!(known, "connection ended with close code {code}");
+    }
+    drop(conn);
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .expect("timeout");
+    let mut output = Vec::new();
+    let _ = client.read_to_end(&mut output);
+    assert!(
+        output.starts_with(b"HTTP/1.1 101 "),
+        "the upgrade was accepted"
+    );
+    Outcome {
+        output,
+        messages,
+        close_code,
+    }
+}
+
+/// One listener per process: fuzzing makes millions of connections.
+fn listener() -> &'static TcpListener {
+    static LISTENER: OnceLock<TcpListener> = OnceLock::new();
+    LISTENER.get_or_init(|| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing: a client that half-closes right after its handshake never got its
+    /// 101, because dropping the socket at EOF discarded the queued bytes.
+    #[test]
+    fn half_closed_client_still_gets_its_101() {
+        let out = drive_conn(b"");
+        assert_eq!(out.close_code, Some(close::ABNORMAL));
+    }
+
+    #[test]
+    fn echoes_a_masked_text_frame_then_closes_on_garbage() {
+        // "hi", masked with key 1,2,3,4; then a frame with reserved bits set.
+        let frames = [
+            0x81,
+            0x82,
+            1,
+            2,
+            3,
+            4,
+            b'h' ^ 1,
+            b'i' ^ 2,
+            0xF1,
+            0x80,
+            0,
+            0,
+            0,
+            0,
+        ];
+        let out = drive_conn(&frames);
+        assert_eq!(out.messages, 1);
+        assert_eq!(out.close_code, Some(close::PROTOCOL_ERROR));
+        let text = String::from_utf8_lossy(&out.output);
+        assert!(text.contains("hi"), "{text}");
+    }
+}
