@@ -11,6 +11,7 @@ use crate::ws::{close, frame, handshake};
 impl Conn {
     /// Applies the backend's answer to the event in flight.
     pub fn on_reply(&mut self, result: Result<Reply, BackendError>, limits: &Limits) {
+        self.last_message = std::time::Instant::now();
         let Some(event) = self.events.finish() else {
             return;
         };

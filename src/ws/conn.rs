@@ -140,7 +140,8 @@ pub struct Conn {
     pub(super) info: Option<Arc<ConnInfo>>,
     pub(super) meta: Vec<(String, String)>,
     pub(super) last_heard: Instant,
-    /// When the client last sent a message (pings and pongs do not count), for `--idle-timeout`.
+    /// When the client last sent a message or the backend last answered one of its events
+    /// (pings and pongs do not count), for `--idle-timeout`.
     pub(super) last_message: Instant,
     pub(super) traffic: Traffic,
     pub(super) close_code: Option<u16>,
@@ -396,10 +397,13 @@ impl Conn {
                 debug!("{}: handshake timeout", self.remote);
                 self.phase = Phase::Closed;
             }
+            // Busy is not idle: a connection waiting for the backend (or paused by backpressure)
+            // may not be read, so its silence says nothing.
             Phase::Open { .. }
-                if limits
-                    .idle_timeout
-                    .is_some_and(|idle| now.duration_since(self.last_message) >= idle) =>
+                if self.events.is_idle()
+                    && limits
+                        .idle_timeout
+                        .is_some_and(|idle| now.duration_since(self.last_message) >= idle) =>
             {
                 info!("{}: idle timeout", self.id());
                 self.close(close::NORMAL, "idle timeout");
