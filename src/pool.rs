@@ -149,3 +149,60 @@ fn deliver(delivery: &Delivery, key: Option<ConnKey>, event: &Event) -> Done {
         elapsed: started.elapsed(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{ConnInfo, EventKind};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    use tungstenite::Bytes;
+
+    fn message(body: &'static [u8]) -> Job {
+        let conn = ConnInfo {
+            id: "id".into(),
+            target: "/".into(),
+            remote: "127.0.0.1:1".parse().unwrap(),
+            route: 0,
+            headers: Vec::new(),
+            connected_at: std::time::SystemTime::now(),
+        };
+        let event = Event {
+            kind: EventKind::Message {
+                data: Bytes::from_static(body),
+                binary: false,
+            },
+            conn: Some(Arc::new(conn)),
+            seq: 1,
+            meta: Vec::new(),
+            boot_id: Arc::from("boot"),
+        };
+        Job {
+            key: None,
+            work: Work::Deliver(event),
+        }
+    }
+
+    fn result(rx: &mpsc::Receiver<Completion>) -> Result<(), BackendError> {
+        match rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a completion")
+        {
+            Completion::Done(done) => done.result.map(|_| ()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_panicking_backend_fails_one_event_and_the_worker_goes_on() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (tx, rx) = mpsc::channel();
+        // One worker: if the panic had killed it, the second job would never complete.
+        let pool = Pool::start(1, Arc::new(Delivery::panicking()), tx, waker).unwrap();
+        pool.submit(message(b"panic"));
+        assert_eq!(result(&rx), Err(BackendError::Panicked));
+        pool.submit(message(b"fine"));
+        assert_eq!(result(&rx), Ok(()));
+    }
+}

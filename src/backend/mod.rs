@@ -71,6 +71,9 @@ pub enum Backend {
     Cgi(cgi::CgiBackend, String),
     /// The server, and the script it should run (`SCRIPT_FILENAME`).
     FastCgi(fastcgi::FastCgiBackend, String),
+    /// Panics on every message whose body is `panic`, for the pool's tests.
+    #[cfg(test)]
+    Panicking,
 }
 
 /// A backend with the route it serves.
@@ -142,6 +145,27 @@ impl Delivery {
         }
     }
 
+    /// A delivery to [`Backend::Panicking`], without retries.
+    #[cfg(test)]
+    pub fn panicking() -> Delivery {
+        let gateway = cgi_env::Gateway {
+            server_name: "127.0.0.1".into(),
+            server_port: 1,
+        };
+        Delivery {
+            targets: vec![Target {
+                prefix: "/".into(),
+                backend: Backend::Panicking,
+                gateway,
+            }],
+            secret: None,
+            static_dir: None,
+            format: EventFormat::Headers,
+            retries: 0,
+            first_backoff: Duration::ZERO,
+        }
+    }
+
     /// The response to a plain GET/HEAD under `--static`.
     pub fn serve_static(&self, request: &StaticRequest) -> Vec<u8> {
         match &self.static_dir {
@@ -177,6 +201,14 @@ impl Target {
         };
         match &self.backend {
             Backend::Http(h) => h.send(req),
+            #[cfg(test)]
+            Backend::Panicking => match &req.body[..] {
+                b"panic" => panic!("test backend panics on request"),
+                _ => Ok(Reply {
+                    status: 200,
+                    ..Reply::default()
+                }),
+            },
             Backend::Cgi(c, program) => c.send(&params(program), &req.body, log_id),
             Backend::FastCgi(f, script) => f.send(&params(script), &req.body, log_id),
         }
