@@ -22,8 +22,12 @@ pub fn listeners(env: &dyn Fn(&str) -> Option<String>) -> Listeners {
         return Listeners::default();
     }
     // SAFETY: systemd hands these descriptors to this process (LISTEN_PID matched) and nothing
-    // else in wscgi owns them; each is wrapped exactly once.
-    let take = |fd: i32| unsafe { TcpListener::from_raw_fd(fd) };
+    // else in wscgi owns them; each is wrapped exactly once. systemd passes them without
+    // FD_CLOEXEC; set it, or every CGI program would inherit the listening sockets.
+    let take = |fd: i32| unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        TcpListener::from_raw_fd(fd)
+    };
     Listeners {
         ws: Some(take(FIRST_FD)),
         push: (count >= 2).then(|| take(FIRST_FD + 1)),

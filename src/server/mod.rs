@@ -245,7 +245,8 @@ impl Server {
         self.state = State::Draining {
             deadline: Instant::now() + self.shutdown_timeout,
         };
-        // Stop accepting; clients now get "connection refused" from the kernel.
+        // Stop accepting. New clients wait in the kernel's backlog until wscgi exits: then they
+        // are refused, or, with socket activation, served by the next wscgi.
         let _ = self.poll.registry().deregister(&mut self.listener);
         self.hub.shut_down();
     }

@@ -1,0 +1,212 @@
+//! The chat demo in a real browser: headless Chromium (driven by tests/browser/chat.mjs through
+//! playwright-core) talks to the real `wscgi` binary
+//!
+//! - behind real nginx with TLS, running examples/deploy/nginx.conf, with php-fpm running
+//!   examples/chat/chat.php as wscgi's FastCGI backend (`https://localhost:PORT/`: the page
+//!   derives `wss://localhost:PORT/chat` itself);
+//! - behind real Caddy with TLS, running examples/deploy/Caddyfile, with chat.py as CGI;
+//! - alone, with `--static examples/chat` and chat.sh as CGI (the page told where to connect
+//!   with `?ws=`).
+//!
+//! Each: A sees B join, B's message reaches A, closing B's page shows "* B left", and after
+//! wscgi is restarted on the same port (SIGTERM, exit 0, a new process) A's page reconnects by
+//! itself and chats again. Screenshots: target/browser-shots/*.png. Missing chromium, node,
+//! playwright-core, nginx, php-fpm, openssl or caddy: a loud skip, or a failure when `CI` is
+//! set (.ci/run installs them).
+
+#[path = "browser/harness.rs"]
+mod harness;
+#[path = "browser/proxies.rs"]
+mod proxies;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use harness::*;
+use proxies::{caddy, nginx, php_fpm};
+
+/// One scenario, driver included; the driver's own waits are 15 s each.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn chat_through_nginx_tls_and_php_fpm() {
+    let Some(node) = browser_tools() else { return };
+    let what = "the browser test behind nginx";
+    if require("nginx", what).is_none()
+        || require("openssl", what).is_none()
+        || !require_path(Path::new("/etc/nginx/mime.types"), what)
+        || !require_path(Path::new("/etc/nginx/fastcgi_params"), what)
+    {
+        return;
+    }
+    let dir = TempDir::new("browser-nginx");
+    // php-fpm pins one child to each of wscgi's kept FastCGI connections (one per worker).
+    let Some((_fpm, fpm_port)) = php_fpm(&dir, 4) else {
+        return;
+    };
+    let backend = format!("fastcgi://127.0.0.1:{fpm_port}{DEMO}/chat.php");
+    let mut wscgi = WscgiProc::start(&["--backend", &backend, "--workers", "2"], &dir);
+    let port = free_port();
+    let _nginx = nginx(&dir, port, wscgi.port, fpm_port);
+
+    // examples/deploy/nginx.conf keeps the backend script away from browsers.
+    let gets = "/chat.php=404,/index.html=200,/nope=404";
+    let url = format!("https://localhost:{port}/");
+    run_driver(&node, &url, gets, "nginx", &mut wscgi, &dir);
+
+    // nginx's log shows the upgrade it proxied.
+    let access = dir.read("access.log");
+    assert!(
+        access.contains("GET /chat?name=A HTTP/1.1\" 101"),
+        "nginx proxied the WebSocket upgrade; access.log:\n{access}"
+    );
+}
+
+#[test]
+fn chat_with_static_and_sh_cgi() {
+    let Some(node) = browser_tools() else { return };
+    let dir = TempDir::new("browser-cgi");
+    let backend = format!("cgi:{DEMO}/chat.sh");
+    let mut wscgi = WscgiProc::start(&["--static", DEMO, "--backend", &backend], &dir);
+    // The page's ?ws= override names the WebSocket base; the page adds ?name= itself.
+    let ws = format!("ws://127.0.0.1:{}/chat", wscgi.port);
+    let url = format!(
+        "http://127.0.0.1:{}/?ws={}",
+        wscgi.port,
+        percent_encode(&ws)
+    );
+    run_driver(&node, &url, "", "cgi", &mut wscgi, &dir);
+}
+
+#[test]
+fn chat_through_caddy_tls_and_python_cgi() {
+    let Some(node) = browser_tools() else { return };
+    let what = "the browser test behind Caddy";
+    let Some(bin) = require("caddy", what) else {
+        return;
+    };
+    // chat.py's shebang: CGI programs get no PATH.
+    if !require_path(Path::new("/usr/bin/python3"), what) {
+        return;
+    }
+    let dir = TempDir::new("browser-caddy");
+    let backend = format!("cgi:{DEMO}/chat.py");
+    let mut wscgi = WscgiProc::start(&["--backend", &backend], &dir);
+    let port = free_port();
+    let _caddy = caddy(&dir, &bin, port, wscgi.port);
+    let url = format!("https://localhost:{port}/");
+    run_driver(
+        &node,
+        &url,
+        "/chat.php=404,/nope=404",
+        "caddy",
+        &mut wscgi,
+        &dir,
+    );
+}
+
+/// node, with playwright-core and /usr/bin/chromium; None after a loud skip note.
+fn browser_tools() -> Option<PathBuf> {
+    let what = "the browser test";
+    let node = require("node", what)?;
+    require("chromium", what)?;
+    // TOOLING.md: Debian's chromium, driven by playwright-core (never a downloaded browser).
+    let pw = Path::new(ROOT).join("node_modules/playwright-core/package.json");
+    if !pw.is_file() {
+        skip(
+            &format!(
+                "{} is missing (npm install --no-audit --no-fund --no-save --no-package-lock \
+                 playwright-core, at the repository root)",
+                pw.display()
+            ),
+            what,
+        );
+        return None;
+    }
+    Some(node)
+}
+
+/// Runs tests/browser/chat.mjs on `url` (with `gets`, see there): restarts `wscgi` when it says RESTART, and fails the
+/// test with its output and wscgi's logs unless it ends with PASS within [`SCENARIO_LIMIT`].
+fn run_driver(node: &Path, url: &str, gets: &str, tag: &str, wscgi: &mut WscgiProc, dir: &TempDir) {
+    let shots = Path::new(ROOT).join("target/browser-shots");
+    std::fs::create_dir_all(&shots).expect("create target/browser-shots");
+    let started = Instant::now();
+    let mut cmd = Command::new(node);
+    cmd.current_dir(ROOT)
+        .arg("tests/browser/chat.mjs")
+        .arg(url)
+        .arg(&shots)
+        .arg(tag)
+        .arg(gets)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .stderr(std::fs::File::create(dir.path("driver.err")).expect("driver log"));
+    let mut driver = Group::new(cmd.spawn().expect("start node"));
+    let mut stdin = driver.child().stdin.take().expect("driver stdin");
+    let stdout = driver.child().stdout.take().expect("driver stdout");
+    let (tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+
+    let mut seen = Vec::new();
+    let failure = loop {
+        let left = SCENARIO_LIMIT.saturating_sub(started.elapsed());
+        match lines.recv_timeout(left) {
+            Ok(line) if line == "RESTART" => {
+                wscgi.restart(dir);
+                writeln!(stdin, "GO").expect("tell the driver GO");
+                seen.push(line);
+            }
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => break Some("time limit".to_string()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // stdout closed: the driver is exiting.
+                let status = driver.wait_exit(Duration::from_secs(10));
+                let passed =
+                    status.is_some_and(|s| s.success()) && seen.last().is_some_and(|l| l == "PASS");
+                break (!passed).then(|| format!("driver ended with {status:?}"));
+            }
+        }
+    };
+    if let Some(why) = failure {
+        // SIGTERM first: playwright then closes the browser it started (in a process group of
+        // its own); dropping the group kills whatever is left of node.
+        driver.terminate(Duration::from_secs(5));
+        drop(driver);
+        panic!(
+            "{tag}: {why} after {:.1?}\n--- driver stdout\n{}\n--- driver stderr\n{}\n{}",
+            started.elapsed(),
+            seen.join("\n"),
+            dir.read("driver.err"),
+            wscgi.logs(dir)
+        );
+    }
+    // What happened, step by step with timings, to stderr (the harness hides eprintln!).
+    let steps = seen.join("\n    ");
+    let note = format!("{tag}: passed in {:.1?}\n    {steps}\n", started.elapsed());
+    let _ = std::io::stderr().write_all(note.as_bytes());
+}
+
+/// Enough of encodeURIComponent for a ws:// URL in a query string.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
