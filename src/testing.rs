@@ -115,6 +115,15 @@ mod tests {
         assert_eq!(out.close_code, Some(close::ABNORMAL));
     }
 
+    /// Found by fuzzing: after a frame over the size limit, reading on from the same frame
+    /// decoder tripped an assertion inside tungstenite (and in release builds read as EOF).
+    #[test]
+    fn no_frame_is_read_after_a_protocol_failure() {
+        let input = include_bytes!("../fuzz/regressions/ws_conn/read-after-capacity-error");
+        let out = drive_conn(input);
+        assert!(out.close_code.is_some());
+    }
+
     #[test]
     fn echoes_a_masked_text_frame_then_closes_on_garbage() {
         // "hi", masked with key 1,2,3,4; then a frame with reserved bits set.

@@ -97,12 +97,27 @@ impl Conn {
         match violation {
             Some((code, reason)) => {
                 info!("{}: closing with {code}: {reason}", self.id());
-                self.close(code, &reason);
+                self.fail(code, &reason);
             }
             None => {
                 debug!("{}: connection dropped: {err}", self.id());
                 self.drop_socket(close::ABNORMAL, "");
             }
+        }
+    }
+}
+
+impl Conn {
+    /// Fails the WebSocket connection (RFC 6455 §7.1.7): a close frame with `code`, then TCP
+    /// close. The frame reader is in an undefined state after an error, so it is never asked
+    /// for another frame; whatever the client still sends is discarded.
+    fn fail(&mut self, code: u16, reason: &str) {
+        self.close(code, reason);
+        if let Phase::Closing { wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed) {
+            self.phase = Phase::Finishing {
+                wire,
+                since: Instant::now(),
+            };
         }
     }
 }
