@@ -169,7 +169,7 @@ impl Hub {
             self.metrics.accepted += 1;
         }
         if self.shutting_down {
-            conn.shut_down();
+            conn.shut_down(&self.limits);
         }
         if let Some(routing) = routing {
             self.route(key, routing);
@@ -184,8 +184,8 @@ impl Hub {
         self.settle_reset();
         let keys: Vec<ConnKey> = self.clients.iter().map(|(_, c)| c.key).collect();
         for key in keys {
-            if let Some(conn) = self.get(key) {
-                conn.shut_down();
+            if let Some(conn) = get(&mut self.clients, key) {
+                conn.shut_down(&self.limits);
                 self.after(key);
             }
         }

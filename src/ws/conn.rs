@@ -342,11 +342,15 @@ impl Conn {
         self.close_code
     }
 
-    /// Server shutdown: an open connection is closed with 1001, a handshake in progress is
-    /// dropped; an open event already at the backend finishes first (the hub then calls again).
-    pub fn shut_down(&mut self) {
+    /// Server shutdown: an open connection is read one last time and closed with 1001, a
+    /// handshake in progress is dropped; an open event already at the backend finishes first (the hub then calls again).
+    pub fn shut_down(&mut self, limits: &Limits) {
         match self.phase {
-            Phase::Open { .. } => self.close(close::GOING_AWAY, "server shutting down"),
+            Phase::Open { .. } => {
+                // Messages the client sent before the shutdown are accepted, not lost.
+                self.read_frames(limits);
+                self.close(close::GOING_AWAY, "server shutting down");
+            }
             Phase::Handshake { .. } => self.phase = Phase::Closed,
             _ => {}
         }
