@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Turns compare.sh's results.jsonl into one Markdown table (stdout).
+
+Each line of results.jsonl is one bench-load (or wrk ceiling) JSON result with two
+fields added by compare.sh: "key" (the scenario with its size, e.g. "fanout10000")
+and "server" (wscgi, pushpin, pushpin-raised, websocketd, ceiling, ceiling1).
+With several repetitions, every number is the median over them.
+
+Usage: report.py RESULTS.jsonl [--binary-bytes N] [--sizes "idle=10000 ..."]
+"""
+
+import json
+import statistics
+import sys
+
+PEERS = ["pushpin", "pushpin-raised", "websocketd"]
+COLUMNS = ["wscgi"] + PEERS + ["ceiling"]
+HEAD = {
+    "wscgi": "wscgi",
+    "pushpin": "Pushpin",
+    "pushpin-raised": "Pushpin (raised limits)",
+    "websocketd": "websocketd",
+    "ceiling": "backend ceiling (wrk)",
+}
+
+
+def load(path):
+    runs = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            runs.setdefault((r.get("key"), r.get("server")), []).append(r)
+    return runs
+
+
+def median(runs, key, server, field):
+    vals = [r[field] for r in runs.get((key, server), [])
+            if isinstance(r.get(field), (int, float))]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, digits):
+    if v is None:
+        return "–"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def main():
+    args = sys.argv[1:]
+    if not args:
+        print(__doc__)
+        return 2
+    runs = load(args[0])
+    binary = None
+    if "--binary-bytes" in args:
+        binary = int(args[args.index("--binary-bytes") + 1])
+    reps = max((len(v) for v in runs.values()), default=0)
+
+    keys = sorted({k for k, _ in runs}, key=lambda k: (k or ""))
+    fanouts = sorted((k for k in keys if k and k.startswith("fanout")),
+                     key=lambda k: int(k[len("fanout"):] or 0))
+    def any_server(key, field):
+        for s in COLUMNS:
+            v = median(runs, key, s, field)
+            if v is not None:
+                return v
+        return None
+
+    idle_n = any_server("idle", "requested")
+    echo_c = any_server("echo", "connections")
+    echo_b = any_server("echo", "size")
+
+    rows = []  # (label, key, field, digits, {server: value override}, target, better)
+
+    def row(label, key, field, digits, target="", servers=None, extra=None, check=None):
+        values = {}
+        for s in COLUMNS:
+            if servers is not None and s not in servers:
+                values[s] = None
+                continue
+            values[s] = median(runs, key, s, field)
+        if extra:
+            values.update(extra)
+        rows.append((label, values, digits, target, check))
+
+    def le(limit):
+        return lambda v: None if v.get("wscgi") is None else v["wscgi"] <= limit
+
+    def ge(limit):
+        return lambda v: None if v.get("wscgi") is None else v["wscgi"] >= limit
+
+    def echo_check(v):
+        w, p, c = v.get("wscgi"), v.get("pushpin"), v.get("ceiling")
+        if w is None or p is None or c is None:
+            return None
+        return w >= 10 * p and w >= 0.6 * c
+
+    n = f"{idle_n:,.0f}" if idle_n else "N"
+    row(f"idle: connections alive (of {n})", "idle", "alive", 0, "all accepted",
+        check=lambda v: None if v.get("wscgi") is None or not idle_n else v["wscgi"] >= idle_n)
+    row("idle: RSS per connection, KiB ↓", "idle", "rss_per_conn_kib", 2, "≤ 4 KiB",
+        check=le(4.0))
+    row("idle: PSS per connection, KiB ↓", "idle", "pss_per_conn_kib", 2)
+    row("idle: server RSS at 0 connections, KiB ↓", "idle", "rss_before_kib", 0)
+    c = f"C={echo_c:.0f}, {echo_b:.0f} B" if echo_c else ""
+    ceiling = {"ceiling": median(runs, "ceiling", "ceiling", "requests_per_s")}
+    row(f"echo ({c}): messages/s ↑", "echo", "msgs_per_s", 0,
+        "≥ 10× Pushpin, ≥ 0.6× ceiling", extra=ceiling, check=echo_check)
+    row("echo: latency p50, ms ↓", "echo", "p50_ms", 3,
+        extra={"ceiling": median(runs, "ceiling", "ceiling", "p50_ms")})
+    row("echo: latency p99, ms ↓", "echo", "p99_ms", 3,
+        extra={"ceiling": median(runs, "ceiling", "ceiling", "p99_ms")})
+    row("echo: server CPU per message, µs ↓", "echo", "server_cpu_us_per_msg", 1)
+    # Latency added over a direct request to the backend, same concurrency.
+    added = {}
+    for s in COLUMNS[:-1]:
+        a, b = median(runs, "echo", s, "p99_ms"), median(runs, "ceiling", "ceiling", "p99_ms")
+        added[s] = None if a is None or b is None else a - b
+    added["ceiling"] = None
+    rows.append((f"echo: p99 added over direct backend request ({c}), ms ↓", added, 3,
+                 "≤ 1 ms", le(1.0)))
+    if any(k == "echo1" for k in keys):
+        added1 = {}
+        for s in COLUMNS[:-1]:
+            a, b = median(runs, "echo1", s, "p99_ms"), median(runs, "ceiling1", "ceiling", "p99_ms")
+            added1[s] = None if a is None or b is None else a - b
+        added1["ceiling"] = None
+        row("echo C=1: latency p99, ms ↓", "echo1", "p99_ms", 3,
+            extra={"ceiling": median(runs, "ceiling1", "ceiling", "p99_ms")})
+        rows.append(("echo C=1: p99 added over direct backend request, ms ↓", added1, 3,
+                     "≤ 1 ms", le(1.0)))
+        added50 = {}
+        for s in COLUMNS[:-1]:
+            a, b = median(runs, "echo1", s, "p50_ms"), median(runs, "ceiling1", "ceiling", "p50_ms")
+            added50[s] = None if a is None or b is None else a - b
+        added50["ceiling"] = None
+        rows.append(("echo C=1: p50 added over direct backend request, ms ↓", added50, 3, "",
+                     None))
+    for k in fanouts:
+        size = int(k[len("fanout"):])
+        tgt = "≤ 25 ms" if size >= 10000 else ""
+        row(f"fanout {size:,}: publish → last delivery, median ms ↓", k, "median_last_ms", 2,
+            tgt, servers=["wscgi", "pushpin", "pushpin-raised"],
+            check=le(25.0) if size >= 10000 else None)
+        row(f"fanout {size:,}: publish → last delivery, max ms ↓", k, "max_last_ms", 2,
+            servers=["wscgi", "pushpin", "pushpin-raised"])
+        row(f"fanout {size:,}: frames/s ↑", k, "frames_per_s", 0,
+            servers=["wscgi", "pushpin", "pushpin-raised"])
+        row(f"fanout {size:,}: deliveries missing ↓", k, "missing", 0,
+            servers=["wscgi", "pushpin", "pushpin-raised"])
+    cc = any_server("connect", "concurrency")
+    row(f"connect (C={cc or 0:.0f}): handshakes/s ↑", "connect", "handshakes_per_s", 0,
+        "≥ 5,000/s", servers=["wscgi", "pushpin", "pushpin-raised", "websocketd"],
+        check=ge(5000))
+    row("connect: handshake p99, ms ↓", "connect", "p99_ms", 3,
+        servers=["wscgi", "pushpin", "pushpin-raised", "websocketd"])
+    row("connect: server CPU per handshake, µs ↓", "connect", "server_cpu_us_per_handshake", 1,
+        servers=["wscgi", "pushpin", "pushpin-raised", "websocketd"])
+    if binary is not None:
+        rows.append(("stripped release binary, MiB ↓",
+                     {"wscgi": binary / 1048576}, 2, "≤ 2 MiB", le(2.0)))
+
+    present = [s for s in COLUMNS if any(v.get(s) is not None for _, v, _, _, _ in rows)]
+    peers = [s for s in present if s in PEERS or s == "ceiling"]
+    head = ["metric"] + [HEAD[s] for s in present] + [f"wscgi/{HEAD[p]}" for p in peers] + ["target"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, values, digits, target, check in rows:
+        if all(values.get(s) is None for s in present):
+            continue  # scenario not run
+        cells = [label] + [fmt(values.get(s), digits) for s in present]
+        cells += [ratio(values.get("wscgi"), values.get(p)) for p in peers]
+        verdict = check(values) if check else None
+        if verdict is not None:
+            target = f"{target}: **{'met' if verdict else 'MISSED'}**"
+        cells.append(target)
+        out.append("| " + " | ".join(cells) + " |")
+    print("\n".join(out))
+    print()
+    print(f"Medians over {reps} repetition(s). ↑ higher is better, ↓ lower is better. "
+          "Ratios are wscgi divided by the column's value.")
+    # Failures worth knowing about.
+    notes = []
+    for (key, server), rs in sorted(runs.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+        for r in rs:
+            if not r.get("ok", True):
+                notes.append(f"- {key} / {server}: not ok: {r.get('error') or 'see results'}"
+                             f" (failures: {json.dumps(r.get('failures', {}))})")
+                break
+            if r.get("failures"):
+                notes.append(f"- {key} / {server}: connection failures "
+                             f"{json.dumps(r['failures'])}")
+                break
+    if notes:
+        print()
+        print("Notes:")
+        print("\n".join(notes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
