@@ -3,8 +3,13 @@
 use std::io;
 use std::time::Duration;
 
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
 use tungstenite::Bytes;
 use ureq::Agent;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::request::BackendRequest;
 use super::{BackendError, Reply};
@@ -29,7 +34,7 @@ impl HttpBackend {
             .user_agent(concat!("wscgi/", env!("CARGO_PKG_VERSION")))
             .build();
         HttpBackend {
-            agent: Agent::new_with_config(config),
+            agent: Agent::with_parts(config, DefaultConnector::default(), DirectResolver),
             url: url.to_string(),
             // ureq's limit fails on the read that finds the end of a body of exactly `limit`
             // bytes; one more byte of allowance accepts bodies of exactly --max-message.
@@ -61,6 +66,49 @@ impl HttpBackend {
             .map_err(map_error)?;
         let parts = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
         Ok(Reply::from_parts(status, parts, Bytes::from(body)))
+    }
+}
+
+/// Resolves without spawning a thread. ureq's default resolver starts a lookup thread for every
+/// request once a timeout is set, even for an IP address on a kept-alive connection; that thread
+/// cost more than the rest of the request. The backend is nearly always an IP literal or
+/// `localhost`, answered here at once; other names use the system resolver on the worker thread.
+#[derive(Debug)]
+struct DirectResolver;
+
+impl Resolver for DirectResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _: &ureq::config::Config,
+        _: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let authority = uri.authority().ok_or(ureq::Error::HostNotFound)?;
+        let https = uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let mut found = self.empty();
+        match host.parse::<IpAddr>() {
+            Ok(ip) => found.push(SocketAddr::new(ip, port)),
+            Err(_) => {
+                for addr in (host, port)
+                    .to_socket_addrs()
+                    .map_err(ureq::Error::Io)?
+                    .take(16)
+                {
+                    found.push(addr);
+                }
+            }
+        }
+        match found.is_empty() {
+            true => Err(ureq::Error::HostNotFound),
+            false => Ok(found),
+        }
     }
 }
 
