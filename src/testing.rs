@@ -26,6 +26,8 @@ pub struct Outcome {
     pub output: Vec<u8>,
     /// Messages that reached the (echo) backend.
     pub messages: usize,
+    /// Their payloads, in order.
+    pub bodies: Vec<Bytes>,
     /// The close code the WebSocket ended with, if it ended.
     pub close_code: Option<u16>,
 }
@@ -33,7 +35,12 @@ pub struct Outcome {
 /// Sends a valid upgrade request, then `frames` (at most 64 KiB are used), and runs the
 /// connection until it has nothing more to do. Panics if an invariant breaks.
 pub fn drive_conn(frames: &[u8]) -> Outcome {
-    let frames = frames.get(..64 * 1024).unwrap_or(frames);
+    drive_conn_in_parts(&[frames])
+}
+
+/// Like [`drive_conn`], but the client sends `parts` one after the other, and the connection
+/// runs until it is idle after each (so it sees the socket run dry in between).
+pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
     let listener = listener();
     let mut client = TcpStream::connect(listener.local_addr().expect("bound")).expect("connect");
     let (server, remote) = listener.accept().expect("accept");
@@ -47,33 +54,20 @@ pub fn drive_conn(frames: &[u8]) -> Outcome {
         generation: 1,
     };
     let mut conn = Conn::new(key, mio::net::TcpStream::from_std(server), remote, &limits);
+    let mut backend = EchoBackend::default();
     client.write_all(UPGRADE).expect("write upgrade");
-    client.write_all(frames).expect("write frames");
+    let mut budget = 64 * 1024;
+    for part in parts {
+        let part = part.get(..budget).unwrap_or(part);
+        budget -= part.len();
+        client.write_all(part).expect("write frames");
+        backend.run(&mut conn, &limits);
+    }
     client
         .shutdown(std::net::Shutdown::Write)
         .expect("shutdown");
-    let boot: Arc<str> = Arc::from("boot");
-    let mut messages = 0;
-    for _ in 0..10_000 {
-        conn.on_readable(&limits);
-        let Some(event) = conn.take_event(&boot) else {
-            break;
-        };
-        let body = match &event.kind {
-            EventKind::Message { data, .. } => {
-                messages += 1;
-                data.clone()
-            }
-            _ => Bytes::new(),
-        };
-        let reply = Reply {
-            status: 200,
-            body,
-            ..Reply::default()
-        };
-        conn.on_reply(Ok(reply), &limits);
-        conn.flush();
-    }
+    backend.run(&mut conn, &limits);
+    let (messages, bodies) = (backend.bodies.len(), backend.bodies);
     let close_code = conn.close_code();
     if let Some(code) = close_code {
         let known =
@@ -93,7 +87,42 @@ pub fn drive_conn(frames: &[u8]) -> Outcome {
     Outcome {
         output,
         messages,
+        bodies,
         close_code,
+    }
+}
+
+/// Accepts the open event and echoes every message, as the reactor and a backend would.
+#[derive(Default)]
+struct EchoBackend {
+    bodies: Vec<Bytes>,
+}
+
+impl EchoBackend {
+    fn run(&mut self, conn: &mut Conn, limits: &Limits) {
+        let boot: Arc<str> = Arc::from("boot");
+        for _ in 0..10_000 {
+            conn.on_readable(limits);
+            let Some(event) = conn.take_event(&boot) else {
+                break;
+            };
+            let body = match &event.kind {
+                EventKind::Message { data, .. } => {
+                    self.bodies.push(data.clone());
+                    data.clone()
+                }
+                _ => Bytes::new(),
+            };
+            conn.on_reply(
+                Ok(Reply {
+                    status: 200,
+                    body,
+                    ..Reply::default()
+                }),
+                limits,
+            );
+            conn.flush();
+        }
     }
 }
 
@@ -122,6 +151,41 @@ mod tests {
         let input = include_bytes!("../fuzz/regressions/ws_conn/read-after-capacity-error");
         let out = drive_conn(input);
         assert!(out.close_code.is_some());
+    }
+
+    fn masked(opcode_fin: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![opcode_fin];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// After a large message the frame reader is replaced; what follows (a fragmented message
+    /// with a ping in between, then a small one) must come through as if nothing happened.
+    #[test]
+    fn messages_after_a_large_one_pass_unchanged() {
+        let big = masked(0x82, &[9; 10_000]);
+        let first = masked(0x01, b"frag");
+        let mut rest = masked(0x89, b"p");
+        rest.extend(masked(0x80, b"mented"));
+        rest.extend(masked(0x81, b"small"));
+        // The socket runs dry after the big message (the reader is renewed there) and in the
+        // middle of the fragmented message (where it must not be).
+        let out = drive_conn_in_parts(&[&big, &first, &rest]);
+        let want: [&[u8]; 3] = [&[9; 10_000], b"fragmented", b"small"];
+        assert_eq!(out.bodies.iter().map(|b| &b[..]).collect::<Vec<_>>(), want);
+        assert_eq!(
+            out.close_code,
+            Some(close::ABNORMAL),
+            "ended only by the client's EOF"
+        );
     }
 
     #[test]

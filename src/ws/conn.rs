@@ -24,6 +24,7 @@ use crate::conn_id::ConnKey;
 use crate::events::{ConnInfo, Event, EventKind, EventName};
 use crate::metrics::Traffic;
 use crate::static_files::StaticRequest;
+use crate::ws::boundaries::Boundaries;
 use crate::ws::close;
 use crate::ws::frame::{self, Encoded};
 use crate::ws::outbuf::{Full, OutBuf};
@@ -111,6 +112,11 @@ pub(super) enum Phase {
         wire: Wire,
         ws: Box<WebSocketContext>,
         ping: Ping,
+        /// Where the client's frames begin and end (see `ws::boundaries`).
+        frames: Boundaries,
+        /// A large message went through `ws`, whose read buffer kept that size; it is replaced
+        /// at the next point where that is invisible.
+        reader_grown: bool,
     },
     /// We sent a close frame and wait for the client's.
     Closing {
@@ -318,6 +324,7 @@ impl Conn {
                     &mut Io {
                         sock: &mut wire.sock,
                         out: &mut wire.out,
+                        frames: None,
                     },
                     Some(frame),
                 );

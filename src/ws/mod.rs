@@ -1,6 +1,7 @@
 //! The WebSocket side: handshake, connection state machine, framing and close codes.
 
 mod answer;
+mod boundaries;
 pub mod close;
 pub mod conn;
 pub mod frame;

@@ -9,6 +9,7 @@ use log::{info, warn};
 use tungstenite::Bytes;
 use tungstenite::protocol::{Role, WebSocketContext};
 
+use super::boundaries::Boundaries;
 use super::conn::{Conn, Limits, Phase, Ping};
 use crate::backend::Reply;
 use crate::backend::spec;
@@ -189,11 +190,16 @@ impl Conn {
         }
         let response = handshake::accept_response(&key, reply.protocol.as_deref());
         let _ = wire.out.push(Bytes::from(response));
+        // Bytes that came with the handshake are frames too: the tracker must see them.
+        let mut frames = Boundaries::default();
+        frames.feed(&tail);
         let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(limits.ws_config));
         self.phase = Phase::Open {
             wire,
             ws: Box::new(ws),
             ping: Ping::Idle,
+            frames,
+            reader_grown: false,
         };
         self.last_heard = Instant::now();
         self.apply(reply);

@@ -8,34 +8,68 @@ use log::{debug, info};
 use mio::net::TcpStream;
 use tungstenite::{Bytes, Message};
 
+use tungstenite::protocol::{Role, WebSocketContext};
+
+use super::boundaries::Boundaries;
 use super::conn::{Conn, Limits, Phase, Ping};
 use crate::events::EventKind;
 use crate::ws::close;
 use crate::ws::outbuf::{Full, OutBuf};
+
+/// Messages larger than this may have grown tungstenite's read buffer (see `renew_reader`).
+const GROWN: usize = 4096;
 
 impl Conn {
     pub(super) fn read_frames(&mut self, limits: &Limits) {
         while self.events.waiting() < limits.max_pending
             && !(limits.saturated.get() && self.events.waiting() > 0)
         {
-            let (wire, ws) = match &mut self.phase {
-                Phase::Open { wire, ws, .. } | Phase::Closing { wire, ws, .. } => (wire, ws),
+            let (wire, ws, frames) = match &mut self.phase {
+                Phase::Open {
+                    wire, ws, frames, ..
+                } => (wire, ws, Some(frames)),
+                Phase::Closing { wire, ws, .. } => (wire, ws, None),
                 _ => return,
             };
             let result = ws.read(&mut Io {
                 sock: &mut wire.sock,
                 out: &mut wire.out,
+                frames,
             });
             match result {
                 Ok(msg) => self.on_message(msg),
-                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return self.renew_reader(limits);
+                }
                 Err(e) => return self.on_read_error(&e),
             }
         }
     }
 
+    /// After a large message, swap tungstenite's frame reader (and its oversized buffer) for a
+    /// fresh one, once every byte read belongs to a complete frame and no message is half
+    /// received: then the old reader holds nothing, and the swap is invisible.
+    fn renew_reader(&mut self, limits: &Limits) {
+        if let Phase::Open {
+            ws,
+            frames,
+            reader_grown: grown @ true,
+            ..
+        } = &mut self.phase
+            && frames.at_rest()
+        {
+            **ws = WebSocketContext::new(Role::Server, Some(limits.ws_config));
+            *grown = false;
+        }
+    }
+
     fn received(&mut self, data: Bytes, binary: bool) {
         self.last_message = Instant::now();
+        if let Phase::Open { reader_grown, .. } = &mut self.phase
+            && data.len() > GROWN
+        {
+            *reader_grown = true;
+        }
         self.traffic.messages_in += 1;
         self.traffic.bytes_in += data.len() as u64;
         self.events.push(EventKind::Message { data, binary });
@@ -71,6 +105,7 @@ impl Conn {
                 let _ = ws.flush(&mut Io {
                     sock: &mut wire.sock,
                     out: &mut wire.out,
+                    frames: None,
                 });
                 self.phase = Phase::Finishing {
                     wire,
@@ -127,11 +162,17 @@ impl Conn {
 pub(super) struct Io<'a> {
     pub sock: &'a mut TcpStream,
     pub out: &'a mut OutBuf,
+    /// Sees every byte read, while the connection is open.
+    pub frames: Option<&'a mut Boundaries>,
 }
 
 impl Read for Io<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.read(buf)
+        let n = self.sock.read(buf)?;
+        if let Some(frames) = &mut self.frames {
+            frames.feed(&buf[..n]);
+        }
+        Ok(n)
     }
 }
 
