@@ -1,12 +1,13 @@
 //! wscgi: WebSockets for any program that can answer an HTTP request, the CGI way.
 //!
 //! wscgi holds every WebSocket connection. Each WebSocket event (open, message, close) becomes
-//! one plain HTTP POST to the backend, handled in isolation; the backend's answer goes back to
+//! one request to the backend (an HTTP POST, a CGI program run, or a FastCGI request), handled
+//! in isolation; the backend's answer goes back to
 //! the client, and the backend can push to any client at any time through the push API.
 //!
 //! # Data flow
 //! ```text
-//! socket ─▶ ws::conn (state machine) ─▶ events::Event ─▶ pool (workers) ─▶ backend (HTTP)
+//! socket ─▶ ws::conn (state machine) ─▶ events::Event ─▶ pool (workers) ─▶ backend (HTTP/CGI/FastCGI)
 //!    ▲                                                                          │
 //!    └──────── ws::conn::on_reply ◀── server (drains results on Waker) ◀── events::Done
 //! push API socket ─▶ api::conn ─▶ api::routes (Command) ─▶ server::hub ─▶ ws::conn
@@ -17,9 +18,13 @@
 //! - [`server`]: the mio reactor; `server::hub` owns the connections and dispatches events.
 //! - [`ws`]: handshake parsing, the per-connection state machine, framing, close codes.
 //! - [`events`]: what crosses threads. [`pool`]: worker threads.
-//! - [`backend`]: building requests for an event, sending them, reading replies.
-//! - [`api`]: the push API's parser, routes and responses.
+//! - [`backend`]: routes, building the request for an event, HTTP/CGI/FastCGI, replies, retries.
+//! - [`api`]: the push API's parser, routes and responses; batch and its JSON parser.
 //! - [`channels`]: channel membership. [`metrics`]: counters and `/metrics`.
+//! - [`static_files`]: `--static`, served by the workers.
+//! - Process plumbing: [`signals`], [`systemd`] (socket activation), [`logger`], [`burst_log`],
+//!   [`random`] (ids), [`date`], [`conn_id`] (slab keys with generations).
+//! - [`testing`]: drives one connection like the reactor does, for tests and the fuzzer.
 
 pub mod api;
 pub mod backend;
