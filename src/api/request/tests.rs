@@ -1,4 +1,4 @@
-//! Tests for The push-API request parser: partial input, keep-alive, limits, decoding.
+//! Tests for the push-API request parser: partial input, keep-alive, limits, decoding.
 
 use super::*;
 use RequestError as E;

@@ -1,4 +1,4 @@
-//! Tests for The CGI backend against real child processes: environment, timeouts, crashes, sizes.
+//! Tests for the CGI backend against real child processes: environment, timeouts, crashes, sizes.
 
 use super::*;
 use std::os::unix::fs::PermissionsExt;

@@ -1,4 +1,4 @@
-//! Tests for The opening handshake: parsing, every error and its status, the accept key.
+//! Tests for the opening handshake: parsing, every error and its status, the accept key.
 
 use super::*;
 use HandshakeError as E;
