@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use tungstenite::Bytes;
 
@@ -28,6 +28,8 @@ pub struct Outcome {
     pub messages: usize,
     /// Their payloads, in order.
     pub bodies: Vec<Bytes>,
+    /// After each part had been read: whether the frame reader still held a grown buffer.
+    pub grown_after_part: Vec<bool>,
     /// The close code the WebSocket ended with, if it ended.
     pub close_code: Option<u16>,
 }
@@ -41,9 +43,11 @@ pub fn drive_conn(frames: &[u8]) -> Outcome {
 /// Like [`drive_conn`], but the client sends `parts` one after the other, and the connection
 /// runs until it is idle after each (so it sees the socket run dry in between).
 pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
-    let listener = listener();
-    let mut client = TcpStream::connect(listener.local_addr().expect("bound")).expect("connect");
-    let (server, remote) = listener.accept().expect("accept");
+    let (mut client, server, remote) = LISTENER.with(|listener| {
+        let client = TcpStream::connect(listener.local_addr().expect("bound")).expect("connect");
+        let (server, remote) = listener.accept().expect("accept");
+        (client, server, remote)
+    });
     server.set_nonblocking(true).expect("nonblocking");
     let mut config = Config::for_backend("http://127.0.0.1:1/");
     config.max_message = 16 * 1024;
@@ -57,11 +61,13 @@ pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
     let mut backend = EchoBackend::default();
     client.write_all(UPGRADE).expect("write upgrade");
     let mut budget = 64 * 1024;
+    let mut grown_after_part = Vec::new();
     for part in parts {
         let part = part.get(..budget).unwrap_or(part);
         budget -= part.len();
         client.write_all(part).expect("write frames");
         backend.run(&mut conn, &limits);
+        grown_after_part.push(conn.holds_grown_reader());
     }
     client
         .shutdown(std::net::Shutdown::Write)
@@ -88,6 +94,7 @@ pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
         output,
         messages,
         bodies,
+        grown_after_part,
         close_code,
     }
 }
@@ -126,10 +133,10 @@ impl EchoBackend {
     }
 }
 
-/// One listener per process: fuzzing makes millions of connections.
-fn listener() -> &'static TcpListener {
-    static LISTENER: OnceLock<TcpListener> = OnceLock::new();
-    LISTENER.get_or_init(|| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+thread_local! {
+    /// One listener per thread: fuzzing makes millions of connections, and tests running in
+    /// parallel must each accept their own.
+    static LISTENER: TcpListener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
 }
 
 #[cfg(test)]
@@ -186,6 +193,19 @@ mod tests {
             Some(close::ABNORMAL),
             "ended only by the client's EOF"
         );
+    }
+
+    /// The reader is renewed as soon as the socket runs dry at a frame boundary after a large
+    /// message, and not while a frame is half received.
+    #[test]
+    fn a_grown_reader_is_renewed_at_the_next_frame_boundary() {
+        let mut big_then_half = masked(0x82, &[9; 10_000]);
+        let next = masked(0x81, b"after");
+        big_then_half.extend_from_slice(&next[..3]);
+        let out = drive_conn_in_parts(&[&big_then_half, &next[3..], &masked(0x81, b"small")]);
+        assert_eq!(out.grown_after_part, [true, false, false]);
+        assert_eq!(out.bodies.len(), 3);
+        assert_eq!(&out.bodies[1][..], b"after");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 mod harness;
 #[path = "browser/proxies.rs"]
 mod proxies;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;

@@ -51,13 +51,27 @@ pub struct Server {
     push_token: Option<String>,
     max_message: usize,
     started: Instant,
-    /// When to send the reset event again after a failure.
-    reset_retry: Option<(Instant, Duration)>,
+    /// Where the startup reset event stands.
+    reset: ResetTry,
     state: State,
     shutdown_timeout: Duration,
     /// accept() failed (e.g. out of file descriptors); try again at the next tick.
     accept_paused: bool,
     accept_errors: BurstLog,
+}
+
+/// The startup reset event: at the backend, waiting to be sent again, or done with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResetTry {
+    /// Sent; `backoff` is the pause before the next try if this one fails.
+    InFlight {
+        backoff: Duration,
+    },
+    Waiting {
+        until: Instant,
+        backoff: Duration,
+    },
+    Over,
 }
 
 /// Serving, or finishing the work in hand before exiting.
@@ -107,7 +121,7 @@ impl Server {
         registry
             .register(&mut push_listener, token::PUSH_LISTENER, Interest::READABLE)
             .map_err(Error::Setup)?;
-        if !config.push_listen.ip().is_loopback() && config.push_token.is_none() {
+        if push_api_exposed(&config) {
             warn!(
                 "THE PUSH API ON {} IS OPEN TO THE NETWORK WITHOUT --push-token: anyone who can reach it can \
                  send to and close your clients",
@@ -151,7 +165,9 @@ impl Server {
             push_token: config.push_token.clone(),
             max_message: config.max_message,
             started: Instant::now(),
-            reset_retry: None,
+            reset: ResetTry::InFlight {
+                backoff: Duration::from_secs(1),
+            },
             state: State::Serving,
             shutdown_timeout: config.shutdown_timeout,
             accept_paused: false,
@@ -365,17 +381,24 @@ impl Server {
                     "reset event answered with {} after {:?}",
                     reply.status, done.elapsed
                 );
-                self.reset_retry = None;
+                self.reset = ResetTry::Over;
                 self.hub.settle_reset();
             }
             Err(e) if self.started.elapsed() < RESET_GIVE_UP => {
-                let backoff = self.reset_retry.map_or(Duration::from_secs(1), |(_, b)| {
-                    (b * 2).min(Duration::from_secs(30))
-                });
+                let backoff = match self.reset {
+                    ResetTry::InFlight { backoff } => backoff,
+                    _ => Duration::from_secs(1),
+                };
                 warn!("reset event failed: {e}; retrying in {backoff:?}");
-                self.reset_retry = Some((Instant::now() + backoff, backoff));
+                self.reset = ResetTry::Waiting {
+                    until: Instant::now() + backoff,
+                    backoff,
+                };
             }
-            Err(e) => warn!("reset event failed: {e}; giving up"),
+            Err(e) => {
+                warn!("reset event failed: {e}; giving up");
+                self.reset = ResetTry::Over;
+            }
         }
     }
 
@@ -389,10 +412,12 @@ impl Server {
             conn.tick(now);
         }
         self.api.retain(|_, conn| !conn.is_closed());
-        if let Some((at, backoff)) = self.reset_retry
-            && now >= at
+        if let ResetTry::Waiting { until, backoff } = self.reset
+            && now >= until
         {
-            self.reset_retry = Some((now + RESET_GIVE_UP, backoff));
+            self.reset = ResetTry::InFlight {
+                backoff: (backoff * 2).min(Duration::from_secs(30)),
+            };
             self.send_reset();
         }
     }
@@ -412,4 +437,27 @@ fn adopt(listener: std::net::TcpListener) -> Result<TcpListener, Error> {
 
 fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Error> {
     TcpListener::bind(addr).map_err(|source| Error::Bind { what, addr, source })
+}
+
+/// The push API can send to and close every client: bound beyond loopback without a token,
+/// anyone who can reach it can.
+fn push_api_exposed(config: &Config) -> bool {
+    !config.push_listen.ip().is_loopback() && config.push_token.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_push_api_without_a_token_is_exposed() {
+        let mut config = Config::for_backend("http://127.0.0.1:1/");
+        assert!(!push_api_exposed(&config), "loopback");
+        config.push_listen = "[::1]:8081".parse().unwrap();
+        assert!(!push_api_exposed(&config), "IPv6 loopback");
+        config.push_listen = "0.0.0.0:8081".parse().unwrap();
+        assert!(push_api_exposed(&config), "all interfaces, no token");
+        config.push_token = Some("t".into());
+        assert!(!push_api_exposed(&config), "token set");
+    }
 }

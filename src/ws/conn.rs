@@ -188,6 +188,18 @@ impl Conn {
         &self.meta
     }
 
+    /// A large message went through the frame reader and it has not been renewed yet (it may
+    /// hold a message-sized buffer). For tests; see `ws::boundaries`.
+    pub fn holds_grown_reader(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Open {
+                reader_grown: true,
+                ..
+            }
+        )
+    }
+
     /// Open for messages: the push API finds only such connections.
     pub fn is_open(&self) -> bool {
         matches!(self.phase, Phase::Open { .. })

@@ -12,6 +12,9 @@
 //! - [`http`]: a raw one-shot HTTP client for the push API (`http_client.rs`);
 //! - [`wait_until`]: polling a condition with a deadline (`wait.rs`).
 //!
+//! Not re-exported: [`procs`], real programs (finding them, temp dirs, free ports, process
+//! groups killed on drop), for tests/support/php.rs and tests/browser/harness.rs.
+//!
 //! Private pieces they share: HTTP/1.x framing (`wire.rs`) and failure-message
 //! text (`describe.rs`).
 //!
@@ -24,6 +27,7 @@ mod backend_conn;
 mod client;
 mod describe;
 mod http_client;
+pub mod procs;
 mod server;
 mod wait;
 mod wire;

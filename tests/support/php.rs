@@ -5,53 +5,17 @@
 //! show: its own environment, or no `--backend`).
 #![allow(dead_code)] // each test binary uses a part
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+
+// Each test binary uses only some of these; the rest would warn.
+#[allow(unused_imports)]
+pub use crate::support::procs::{Group, TempDir, free_port, listening, require, skip};
 
 /// The chat demo (chat.php, chat-php-cgi.sh).
 pub const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat");
-/// How long php-fpm, nginx or wscgi may take to start listening.
-const START: Duration = Duration::from_secs(10);
-/// Where Debian and most installs put these programs.
-const DIRS: [&str; 5] = ["/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-
-/// A file in [`DIRS`] named `name` or, for a name ending in `*`, that plus a version
-/// (`php-fpm*` finds `php-fpm8.2`). Missing: panics when `CI` is set, otherwise writes a loud
-/// note straight to stderr (the harness hides eprintln! of a passing test) and gives None.
-pub fn require(name: &str, what: &str) -> Option<PathBuf> {
-    let entries = DIRS
-        .iter()
-        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten());
-    let found = (entries.flatten().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|f| matches_name(&f.to_string_lossy(), name))
-        })
-        .filter(|p| p.is_file())
-        .max();
-    if found.is_none() {
-        skip(&format!("{name} is not in {}", DIRS.join(" or ")), what);
-    }
-    found
-}
-
-/// `php-fpm*` matches `php-fpm` and `php-fpm8.2`, not `php-fpm-socket-helper`.
-fn matches_name(file: &str, name: &str) -> bool {
-    match name.strip_suffix('*') {
-        Some(stem) => file
-            .strip_prefix(stem)
-            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.')),
-        None => file == name,
-    }
-}
 
 /// Whether `file` exists; see [`require`] for a missing one.
 pub fn require_file(file: &str, what: &str) -> bool {
@@ -60,15 +24,6 @@ pub fn require_file(file: &str, what: &str) -> bool {
         skip(&format!("{file} does not exist"), what);
     }
     found
-}
-
-fn skip(why: &str, what: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}; CI is set, so this is a failure: install php-cli php-cgi php-fpm nginx");
-    }
-    let bar = "!".repeat(72);
-    let note = format!("\n{bar}\n!!! SKIPPED: {why}\n!!! {what} did not run\n{bar}\n");
-    let _ = std::io::stderr().write_all(note.as_bytes());
 }
 
 /// Call first in every test: blocks SIGCHLD in this thread and the threads it starts (the
@@ -86,108 +41,6 @@ pub fn block_sigchld() {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGCHLD);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-}
-
-/// A directory of its own under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let name = format!("wscgi-{tag}-{}-{n}", std::process::id());
-        let dir = std::env::temp_dir().join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temp dir");
-        TempDir(dir)
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        path
-    }
-
-    /// A `#!/bin/sh` script with mode 755.
-    pub fn script(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.write(name, &format!("#!/bin/sh\n{body}\n"));
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
-
-    /// The file's text, or "" if it cannot be read (for failure messages).
-    pub fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_default()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A port nothing listens on right now (bound to 0, read, released).
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
-}
-
-/// A child that leads its own process group; drop kills the whole group and reaps the child.
-pub struct Group(Child);
-
-impl Group {
-    fn spawn(mut cmd: Command, what: &str) -> Group {
-        cmd.stdin(Stdio::null());
-        Group(
-            cmd.spawn()
-                .unwrap_or_else(|e| panic!("cannot start {what}: {e}")),
-        )
-    }
-
-    fn exited(&mut self) -> bool {
-        self.0.try_wait().ok().flatten().is_some()
-    }
-
-    /// Polls `ready` until it holds; panics with `log` if the child exits or [`START`] passes.
-    fn wait_ready(&mut self, what: &str, log: &Path, ready: impl Fn() -> bool) {
-        let deadline = Instant::now() + START;
-        while !ready() {
-            let log = || std::fs::read_to_string(log).unwrap_or_default();
-            assert!(!self.exited(), "{what} exited at start:\n{}", log());
-            assert!(
-                Instant::now() < deadline,
-                "{what} not ready in {START:?}:\n{}",
-                log()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Group {
-    /// SIGTERM to the leader first: php-fpm's and nginx's masters then stop and reap their
-    /// workers (killed alone, those would stay zombies of init). Then SIGKILL to the group, for
-    /// whatever is left, and reap.
-    fn drop(&mut self) {
-        let Ok(pgid) = libc::pid_t::try_from(self.0.id()) else {
-            return;
-        };
-        // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names a group.
-        unsafe { libc::kill(pgid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while !self.exited() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        // SAFETY: as above.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -226,11 +79,10 @@ impl Fpm {
         // -F foreground, -R allowed to run as root. The master setsid()s: its pid is the group.
         let mut cmd = Command::new(&bin);
         cmd.args(["-F", "-R", "-y"]).arg(&conf);
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        let mut group = Group::spawn(cmd, "php-fpm");
+        let mut group = Group::spawn(cmd, "php-fpm", &dir.path("fpm.out"));
         let sock = dir.path("fpm.sock");
         group.wait_ready("php-fpm", &dir.path("fpm.log"), || match listen {
-            Listen::Tcp => TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            Listen::Tcp => listening(port),
             Listen::Unix => UnixStream::connect(&sock).is_ok(),
         });
         Some(Fpm {
@@ -305,13 +157,8 @@ impl Nginx {
             .arg("-e")
             .arg(dir.path("error.log"));
         cmd.arg("-c").arg(&conf).args(["-g", "daemon off;"]);
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0);
-        let mut group = Group::spawn(cmd, "nginx");
-        group.wait_ready("nginx", &dir.path("error.log"), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let mut group = Group::spawn(cmd, "nginx", &dir.path("nginx.out"));
+        group.wait_ready("nginx", &dir.path("error.log"), || listening(port));
         Some(Nginx {
             _group: group,
             _dir: dir,
@@ -330,7 +177,6 @@ pub struct WscgiProcess {
 impl WscgiProcess {
     pub fn start(args: &[&str], env: &[(&str, &str)], log: &Path) -> WscgiProcess {
         let ws_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let out = std::fs::File::create(log).expect("create the wscgi log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wscgi"));
         cmd.env_clear().envs(env.iter().copied());
         cmd.args([
@@ -341,9 +187,8 @@ impl WscgiProcess {
             "--shutdown-timeout",
             "1s",
         ]);
-        cmd.args(args).process_group(0);
-        cmd.stdout(out.try_clone().expect("log handle")).stderr(out);
-        let mut group = Group::spawn(cmd, "wscgi");
+        cmd.args(args);
+        let mut group = Group::spawn(cmd, "wscgi", log);
         group.wait_ready("wscgi", log, || TcpStream::connect(ws_addr).is_ok());
         WscgiProcess {
             _group: group,
