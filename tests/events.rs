@@ -164,6 +164,38 @@ fn metadata_set_by_a_reply_reaches_later_events() {
 }
 
 #[test]
+fn an_empty_body_is_a_message_only_with_ws_send_empty() {
+    // Messages starting with "quiet" get an empty 200 (nothing to send); others an empty
+    // body marked `WS-Send-Empty: 1` (an empty message), binary when asked.
+    let backend = TestBackend::start(|req| match req.event() {
+        "message" if req.body.starts_with(b"quiet") => BackendReply::ok(),
+        "message" if req.body == b"bin" => BackendReply::ok()
+            .header("WS-Send-Empty", "1")
+            .header("Content-Type", "application/octet-stream"),
+        "message" => BackendReply::ok().header("WS-Send-Empty", "1"),
+        _ => BackendReply::ok(),
+    });
+    let server = Wscgi::start(&backend.url(), &[]);
+    let mut client = connect(&server.ws_url("/"));
+    client.send(Message::text("quiet")).unwrap();
+    client.send(Message::text("")).unwrap();
+    assert_eq!(
+        recv_text(&mut client),
+        "",
+        "the quiet message got nothing, then ''"
+    );
+    client.send(Message::text("bin")).unwrap();
+    assert_eq!(recv_binary(&mut client), b"");
+    client.send(Message::text("quiet again")).unwrap();
+    client.send(Message::text("x")).unwrap();
+    assert_eq!(
+        recv_text(&mut client),
+        "",
+        "only the marked reply is a message"
+    );
+}
+
+#[test]
 fn ws_close_reply_closes_after_sending_the_body() {
     let backend = TestBackend::start(|req| match req.event() {
         "message" => BackendReply::ok()

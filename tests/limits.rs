@@ -300,6 +300,38 @@ fn protocol_violations_close_with_1002_or_1007() {
 }
 
 #[test]
+fn a_violation_still_delivers_replies_to_earlier_messages_before_closing() {
+    // The echo is slow, so the violation arrives while the first message is at the backend.
+    let backend = TestBackend::start(|req| match req.event() {
+        "message" => BackendReply::ok()
+            .delay(Duration::from_millis(300))
+            .body(req.body.clone()),
+        _ => BackendReply::ok(),
+    });
+    let server = Wscgi::start(&backend.url(), &[]);
+    let key = Some([0x11, 0x22, 0x33, 0x44]);
+    let mut s = raw_ws(&server, "/late");
+    let mut burst = raw_frame(0x81, b"first", key);
+    burst.extend(raw_frame(0x81, b"second", key));
+    burst.extend(raw_frame(0xc1, b"bad", key)); // RSV1 set: protocol error
+    s.write_all(&burst).unwrap();
+    for expected in [&b"first"[..], b"second"] {
+        let mut head = [0u8; 2];
+        s.read_exact(&mut head)
+            .expect("an echo before the close frame");
+        assert_eq!(head, [0x81, expected.len() as u8], "an unmasked text frame");
+        let mut payload = vec![0u8; expected.len()];
+        s.read_exact(&mut payload).unwrap();
+        assert_eq!(payload, expected);
+    }
+    assert_eq!(raw_close_code(&mut s), 1002);
+    assert_eq!(close_event_code(&backend, "/late"), "1002");
+    let mut names = event_names(&backend);
+    names.retain(|n| n != "reset");
+    assert_eq!(names, ["open", "message", "message", "close"]);
+}
+
+#[test]
 fn malformed_handshakes_are_answered_without_the_backend() {
     let backend = TestBackend::echo();
     let server = Wscgi::start(&backend.url(), &[]);

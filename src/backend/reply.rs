@@ -17,8 +17,10 @@ pub const MAX_META_VALUE: usize = 4096;
 #[derive(Debug, Clone, Default)]
 pub struct Reply {
     pub status: u16,
-    /// Sent to the client as one message when non-empty.
+    /// Sent to the client as one message when non-empty (or when `send_empty`).
     pub body: Bytes,
+    /// `WS-Send-Empty: 1`: an empty body is an empty message, not "nothing to send".
+    pub send_empty: bool,
     /// `Content-Type: application/octet-stream` makes the message binary.
     pub binary: bool,
     /// The response's Content-Type, passed on when an open is rejected.
@@ -70,6 +72,16 @@ impl Reply {
         (200..300).contains(&self.status)
     }
 
+    /// The body is a message to send: non-empty, or empty on purpose (`WS-Send-Empty`).
+    pub fn has_message(&self) -> bool {
+        !self.body.is_empty() || self.send_empty
+    }
+
+    /// Binary when the backend said so, or when the bytes are not UTF-8 (a text frame must be).
+    pub fn is_binary(&self) -> bool {
+        self.binary || std::str::from_utf8(&self.body).is_err()
+    }
+
     fn header(&mut self, name: &str, value: &[u8]) {
         let lower = name.to_ascii_lowercase();
         let Ok(value) = std::str::from_utf8(value).map(str::trim) else {
@@ -83,6 +95,7 @@ impl Reply {
             }
             "ws-protocol" if !value.is_empty() => self.protocol = Some(value.to_string()),
             "ws-close" => self.close = self.parse_close(value),
+            "ws-send-empty" => self.send_empty = self.parse_flag(name, value),
             "ws-subscribe" => self.subscribe.extend(list(value)),
             "ws-unsubscribe" => self.unsubscribe.extend(list(value)),
             "ws-publish" => self.publish.extend(list(value)),
@@ -91,6 +104,18 @@ impl Reply {
                 if let Some(meta) = lower.strip_prefix("ws-set-meta-") {
                     self.set_meta(meta, value);
                 }
+            }
+        }
+    }
+
+    fn parse_flag(&mut self, name: &str, value: &str) -> bool {
+        match value.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" => true,
+            "0" | "false" | "no" => false,
+            _ => {
+                self.warnings
+                    .push(format!("{name}: expected 1 or 0, got {value:?}; ignored"));
+                false
             }
         }
     }
@@ -217,6 +242,23 @@ mod tests {
         assert!(!r.binary);
         assert_eq!(r.close.as_ref().map(|c| c.code), Some(1000));
         assert_eq!(r.warnings.len(), 1);
+    }
+
+    #[test]
+    fn empty_body_is_a_message_only_when_asked() {
+        let empty = |headers: &[(&str, &str)]| {
+            let it = headers.iter().map(|(n, v)| (*n, v.as_bytes()));
+            Reply::from_parts(200, it, Bytes::new())
+        };
+        assert!(!empty(&[]).has_message());
+        assert!(empty(&[("WS-Send-Empty", "1")]).has_message());
+        assert!(empty(&[("ws-send-empty", "yes")]).has_message());
+        let bad = empty(&[("WS-Send-Empty", "maybe")]);
+        assert!(!bad.has_message() && bad.warnings.len() == 1);
+        assert!(
+            reply(&[("WS-Send-Empty", "0")]).has_message(),
+            "a body is always sent"
+        );
     }
 
     #[test]

@@ -30,10 +30,10 @@ impl Routing {
             exclude: std::mem::take(&mut reply.exclude),
             message: None,
         };
-        if !routing.publish.is_empty() && !reply.body.is_empty() {
-            let body = std::mem::take(&mut reply.body);
-            let binary = reply.binary || std::str::from_utf8(&body).is_err();
-            routing.message = Some(frame::message(binary, &body));
+        if !routing.publish.is_empty() && reply.has_message() {
+            routing.message = Some(frame::message(reply.is_binary(), &reply.body));
+            reply.body = Default::default();
+            reply.send_empty = false;
         }
         routing
     }

@@ -48,6 +48,7 @@ impl Conn {
             }
             (_, Ok(reply)) => self.apply(reply),
         }
+        self.finish_failing();
         if self.is_open() {
             self.read_frames(limits);
         }
@@ -62,9 +63,8 @@ impl Conn {
         if let Some(w) = crate::backend::reply::apply_meta(&mut self.meta, &reply.set_meta) {
             warn!("{}: {w}", self.id());
         }
-        if !reply.body.is_empty() {
-            let binary = reply.binary || std::str::from_utf8(&reply.body).is_err();
-            let _ = self.send(frame::message(binary, &reply.body));
+        if reply.has_message() {
+            let _ = self.send(frame::message(reply.is_binary(), &reply.body));
         }
         if let Some(req) = reply.close {
             self.close(req.code, &req.reason);

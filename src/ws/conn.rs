@@ -5,23 +5,21 @@
 //! the client and events for the backend, and the reactor routes those onwards.
 //!
 //! The `impl Conn` is split by phase of life: `opening.rs` (upgrade request to 101),
-//! `reading.rs` (frames in), `answer.rs` (backend replies), and this file (state, writing,
-//! closing, timers).
+//! `reading.rs` (frames in), `answer.rs` (backend replies), `ending.rs` (closing, failing,
+//! shutdown), and this file (state, writing, timers).
 
-use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use mio::net::TcpStream;
-use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{WebSocketConfig, WebSocketContext};
 
 use crate::backend::spec::Route;
 use crate::config::Config;
 use crate::conn_id::ConnKey;
-use crate::events::{ConnInfo, Event, EventKind, EventName};
+use crate::events::{ConnInfo, Event, EventName};
 use crate::metrics::Traffic;
 use crate::static_files::StaticRequest;
 use crate::ws::boundaries::Boundaries;
@@ -29,7 +27,6 @@ use crate::ws::close;
 use crate::ws::frame::{self, Encoded};
 use crate::ws::outbuf::{Full, OutBuf};
 use crate::ws::queue::EventQueue;
-use crate::ws::reading::Io;
 
 /// How long a close handshake (or the last bytes before a close) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,6 +114,16 @@ pub(super) enum Phase {
         /// A large message went through `ws`, whose read buffer kept that size; it is replaced
         /// at the next point where that is invisible.
         reader_grown: bool,
+    },
+    /// The client broke the protocol: nothing more is read, and the close frame (`code`) waits
+    /// until the replies to messages accepted before the violation were sent (see
+    /// `ws::ending`).
+    Failing {
+        wire: Wire,
+        ws: Box<WebSocketContext>,
+        code: u16,
+        reason: String,
+        since: Instant,
     },
     /// We sent a close frame and wait for the client's.
     Closing {
@@ -216,7 +223,8 @@ impl Conn {
     pub fn is_settled(&self) -> bool {
         let ending = matches!(
             self.phase,
-            Phase::Closing { .. }
+            Phase::Failing { .. }
+                | Phase::Closing { .. }
                 | Phase::Finishing { .. }
                 | Phase::Lingering { .. }
                 | Phase::Closed
@@ -269,41 +277,13 @@ impl Conn {
         }
     }
 
-    pub(super) fn linger(&mut self) {
-        let Phase::Finishing { wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed)
-        else {
-            return;
-        };
-        if wire.sock.shutdown(std::net::Shutdown::Write).is_ok() {
-            self.phase = Phase::Lingering {
-                sock: wire.sock,
-                since: Instant::now(),
-            };
-            self.discard_input();
-        }
-    }
-
-    fn discard_input(&mut self) {
-        let Phase::Lingering { sock, .. } = &mut self.phase else {
-            return;
-        };
-        let mut sink = [0u8; 1024];
-        loop {
-            match sock.read(&mut sink) {
-                Ok(n) if n > 0 => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                _ => return self.phase = Phase::Closed,
-            }
-        }
-    }
-
-    fn wire(&mut self) -> Option<&mut Wire> {
+    pub(super) fn wire(&mut self) -> Option<&mut Wire> {
         match &mut self.phase {
             Phase::Handshake { wire, .. }
             | Phase::Serving { wire, .. }
             | Phase::Opening { wire, .. }
             | Phase::Open { wire, .. }
+            | Phase::Failing { wire, .. }
             | Phase::Closing { wire, .. }
             | Phase::Finishing { wire, .. } => Some(wire),
             Phase::Lingering { .. } | Phase::Closed => None,
@@ -316,82 +296,17 @@ impl Conn {
             | Phase::Serving { wire, .. }
             | Phase::Opening { wire, .. }
             | Phase::Open { wire, .. }
+            | Phase::Failing { wire, .. }
             | Phase::Closing { wire, .. }
             | Phase::Finishing { wire, .. } => Some(wire),
             Phase::Lingering { .. } | Phase::Closed => None,
         }
     }
 
-    /// Starts the closing handshake with `code`; the close event carries the same code.
-    pub fn close(&mut self, code: u16, reason: &str) {
-        match std::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Open {
-                mut wire, mut ws, ..
-            } => {
-                let frame = CloseFrame {
-                    code: code.into(),
-                    reason: close::truncate_reason(reason).into(),
-                };
-                let _ = ws.close(
-                    &mut Io {
-                        sock: &mut wire.sock,
-                        out: &mut wire.out,
-                        frames: None,
-                    },
-                    Some(frame),
-                );
-                self.phase = Phase::Closing {
-                    wire,
-                    ws,
-                    since: Instant::now(),
-                };
-                self.ended(code, reason.to_string());
-            }
-            other => self.phase = other,
-        }
-    }
-
-    /// The WebSocket is over: queue the close event (exactly once: only the transitions out
-    /// of `Open` call this) and remember the code for the access log.
-    pub(super) fn ended(&mut self, code: u16, reason: String) {
-        self.close_code = Some(code);
-        self.events.push(EventKind::Close { code, reason });
-    }
-
-    /// The close code the WebSocket ended with, once it ended.
-    pub fn close_code(&self) -> Option<u16> {
-        self.close_code
-    }
-
-    /// Server shutdown: an open connection is read one last time and closed with 1001, a
-    /// handshake in progress is dropped; an open event already at the backend finishes first (the hub then calls again).
-    pub fn shut_down(&mut self, limits: &Limits) {
-        match self.phase {
-            Phase::Open { .. } => {
-                // Messages the client sent before the shutdown are accepted, not lost.
-                self.read_frames(limits);
-                self.close(close::GOING_AWAY, "server shutting down");
-            }
-            Phase::Handshake { .. } => self.phase = Phase::Closed,
-            _ => {}
-        }
-        self.flush();
-    }
-
-    /// Closes TCP at once. Fires the close event if the WebSocket was open.
-    pub(super) fn drop_socket(&mut self, code: u16, reason: &str) {
-        // A client that only half-closed may still read: give it what is queued, best effort.
-        if let Some(wire) = self.wire() {
-            let _ = wire.out.write_to(&mut wire.sock);
-        }
-        if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed) {
-            self.ended(code, reason.to_string());
-        }
-    }
-
     /// Queues one encoded message (shared bytes). A client too slow to take it is closed.
     pub fn send(&mut self, message: Encoded) -> Result<(), SendError> {
-        let Phase::Open { wire, .. } = &mut self.phase else {
+        // A failing connection still takes the replies to messages it sent before.
+        let (Phase::Open { wire, .. } | Phase::Failing { wire, .. }) = &mut self.phase else {
             return Err(SendError::NotOpen);
         };
         if wire.out.push(message.bytes) == Err(Full) {
@@ -449,6 +364,10 @@ impl Conn {
                     }
                     _ => {}
                 }
+            }
+            Phase::Failing { since, .. } if now.duration_since(*since) > CLOSE_TIMEOUT => {
+                self.send_failure();
+                self.flush();
             }
             Phase::Closing { since, .. }
             | Phase::Finishing { since, .. }

@@ -4,6 +4,7 @@ mod answer;
 mod boundaries;
 pub mod close;
 pub mod conn;
+mod ending;
 pub mod frame;
 pub mod handshake;
 mod opening;

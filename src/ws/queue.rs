@@ -31,6 +31,15 @@ impl EventQueue {
         self.waiting.is_empty() && self.in_flight.is_none()
     }
 
+    /// A message event is waiting or at the backend: a reply to send may still come.
+    pub fn carries_message(&self) -> bool {
+        self.in_flight == Some(EventName::Message)
+            || self
+                .waiting
+                .iter()
+                .any(|(_, kind)| kind.name() == EventName::Message)
+    }
+
     pub fn next_name(&self) -> Option<EventName> {
         match self.in_flight {
             Some(_) => None,

@@ -142,21 +142,6 @@ impl Conn {
     }
 }
 
-impl Conn {
-    /// Fails the WebSocket connection (RFC 6455 §7.1.7): a close frame with `code`, then TCP
-    /// close. The frame reader is in an undefined state after an error, so it is never asked
-    /// for another frame; whatever the client still sends is discarded.
-    fn fail(&mut self, code: u16, reason: &str) {
-        self.close(code, reason);
-        if let Phase::Closing { wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed) {
-            self.phase = Phase::Finishing {
-                wire,
-                since: Instant::now(),
-            };
-        }
-    }
-}
-
 /// What tungstenite reads from and writes to: reads come from the socket, writes go into the
 /// connection's queue (so they are ordered with our own frames and never block).
 pub(super) struct Io<'a> {

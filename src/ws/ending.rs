@@ -1,0 +1,178 @@
+//! How a connection ends: the closing handshake, failing on a protocol violation, server
+//! shutdown, dropping the socket, and lingering until the client has closed too.
+//!
+//! Every way out of `Open` queues the close event exactly once (see [`Conn::ended`]).
+
+use std::io::{self, Read};
+use std::time::Instant;
+
+use tungstenite::protocol::WebSocketContext;
+use tungstenite::protocol::frame::CloseFrame;
+
+use super::conn::{Conn, Limits, Phase, Wire};
+use crate::events::EventKind;
+use crate::ws::close;
+use crate::ws::reading::Io;
+
+impl Conn {
+    /// Starts the closing handshake with `code`; the close event carries the same code.
+    /// A connection that is failing sends its own close frame now instead.
+    pub fn close(&mut self, code: u16, reason: &str) {
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Open { wire, ws, .. } => {
+                self.phase = closing(wire, ws, code, reason);
+                self.ended(code, reason.to_string());
+            }
+            Phase::Failing { .. } => self.send_failure(),
+            other => self.phase = other,
+        }
+    }
+
+    /// Fails the WebSocket connection (RFC 6455 §7.1.7): a close frame with `code`, then TCP
+    /// close. The frame reader is in an undefined state after an error, so it is never asked
+    /// for another frame; whatever the client still sends is discarded.
+    ///
+    /// Messages accepted before the violation are not lost: while their events are waiting or
+    /// at the backend, the close frame is held back (phase `Failing`) so the replies still
+    /// reach the client first.
+    pub(super) fn fail(&mut self, code: u16, reason: &str) {
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Open { wire, ws, .. } => {
+                self.ended(code, reason.to_string());
+                self.phase = Phase::Failing {
+                    wire,
+                    ws,
+                    code,
+                    reason: close::truncate_reason(reason),
+                    since: Instant::now(),
+                };
+                self.finish_failing();
+            }
+            // Our close frame is out already: stop reading, finish writing.
+            Phase::Closing { wire, .. } => {
+                self.phase = Phase::Finishing {
+                    wire,
+                    since: Instant::now(),
+                }
+            }
+            other => self.phase = other,
+        }
+    }
+
+    /// Sends the held close frame once no reply to an earlier message can come any more.
+    pub(super) fn finish_failing(&mut self) {
+        if matches!(self.phase, Phase::Failing { .. }) && !self.events.carries_message() {
+            self.send_failure();
+        }
+    }
+
+    /// The close frame of a failing connection, now; then the TCP close.
+    pub(super) fn send_failure(&mut self) {
+        let Phase::Failing {
+            wire,
+            ws,
+            code,
+            reason,
+            ..
+        } = std::mem::replace(&mut self.phase, Phase::Closed)
+        else {
+            return;
+        };
+        if let Phase::Closing { wire, .. } = closing(wire, ws, code, &reason) {
+            self.phase = Phase::Finishing {
+                wire,
+                since: Instant::now(),
+            };
+        }
+    }
+
+    /// The WebSocket is over: queue the close event (exactly once: only the transitions out
+    /// of `Open` call this) and remember the code for the access log.
+    pub(super) fn ended(&mut self, code: u16, reason: String) {
+        self.close_code = Some(code);
+        self.events.push(EventKind::Close { code, reason });
+    }
+
+    /// The close code the WebSocket ended with, once it ended.
+    pub fn close_code(&self) -> Option<u16> {
+        self.close_code
+    }
+
+    /// Server shutdown: an open connection is read one last time and closed with 1001, a
+    /// handshake in progress is dropped; an open event already at the backend finishes first
+    /// (the hub then calls again).
+    pub fn shut_down(&mut self, limits: &Limits) {
+        match self.phase {
+            Phase::Open { .. } => {
+                // Messages the client sent before the shutdown are accepted, not lost.
+                self.read_frames(limits);
+                self.close(close::GOING_AWAY, "server shutting down");
+            }
+            Phase::Handshake { .. } => self.phase = Phase::Closed,
+            _ => {}
+        }
+        self.flush();
+    }
+
+    /// Closes TCP at once. Fires the close event if the WebSocket was open.
+    pub(super) fn drop_socket(&mut self, code: u16, reason: &str) {
+        // A client that only half-closed may still read: give it what is queued, best effort.
+        if let Some(wire) = self.wire() {
+            let _ = wire.out.write_to(&mut wire.sock);
+        }
+        if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed) {
+            self.ended(code, reason.to_string());
+        }
+    }
+
+    /// The last bytes are out: shut down our side and wait for the client's FIN.
+    pub(super) fn linger(&mut self) {
+        let Phase::Finishing { wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed)
+        else {
+            return;
+        };
+        if wire.sock.shutdown(std::net::Shutdown::Write).is_ok() {
+            self.phase = Phase::Lingering {
+                sock: wire.sock,
+                since: Instant::now(),
+            };
+            self.discard_input();
+        }
+    }
+
+    pub(super) fn discard_input(&mut self) {
+        let Phase::Lingering { sock, .. } = &mut self.phase else {
+            return;
+        };
+        let mut sink = [0u8; 1024];
+        loop {
+            match sock.read(&mut sink) {
+                Ok(n) if n > 0 => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => return self.phase = Phase::Closed,
+            }
+        }
+    }
+}
+
+/// Queues our close frame (through tungstenite, which then expects the client's) and waits.
+fn closing(mut wire: Wire, mut ws: Box<WebSocketContext>, code: u16, reason: &str) -> Phase {
+    let frame = CloseFrame {
+        code: code.into(),
+        reason: close::truncate_reason(reason).into(),
+    };
+    let _ = ws.close(
+        &mut Io {
+            sock: &mut wire.sock,
+            out: &mut wire.out,
+            frames: None,
+        },
+        Some(frame),
+    );
+    Phase::Closing {
+        wire,
+        ws,
+        since: Instant::now(),
+    }
+}
