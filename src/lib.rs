@@ -28,6 +28,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod bell;
 pub mod burst_log;
 pub mod channels;
 pub mod config;

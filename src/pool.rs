@@ -13,9 +13,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use log::error;
-use mio::Waker;
 
 use crate::backend::{BackendError, Delivery};
+use crate::bell::Bell;
 use crate::conn_id::ConnKey;
 use crate::events::{Completion, Done, Event, Job, Work};
 use crate::static_files;
@@ -27,37 +27,47 @@ enum Task {
 
 #[derive(Default)]
 struct Queue {
-    tasks: Mutex<VecDeque<Task>>,
+    state: Mutex<QueueState>,
     ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    tasks: VecDeque<Task>,
+    /// Workers waiting for a task. When all are busy, a push wakes nobody: that skips a
+    /// futex syscall per event under load, when it matters most.
+    idle: usize,
 }
 
 impl Queue {
     fn push(&self, task: Task) {
-        self.tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(task);
-        self.ready.notify_one();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.tasks.push_back(task);
+        let wake = state.idle > 0;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
     }
 
     fn pop(&self) -> Task {
-        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if let Some(task) = tasks.pop_front() {
+            if let Some(task) = state.tasks.pop_front() {
                 return task;
             }
-            tasks = self
+            state.idle += 1;
+            state = self
                 .ready
-                .wait(tasks)
+                .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
+            state.idle -= 1;
         }
     }
 
     fn len(&self) -> usize {
-        self.tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.tasks.len()
     }
 }
 
@@ -71,16 +81,16 @@ impl Pool {
         size: usize,
         delivery: Arc<Delivery>,
         done: Sender<Completion>,
-        waker: Arc<Waker>,
+        bell: Arc<Bell>,
     ) -> std::io::Result<Pool> {
         let queue = Arc::new(Queue::default());
         let mut workers = Vec::with_capacity(size);
         for n in 0..size {
-            let (queue, delivery, done, waker) =
-                (queue.clone(), delivery.clone(), done.clone(), waker.clone());
+            let (queue, delivery, done, bell) =
+                (queue.clone(), delivery.clone(), done.clone(), bell.clone());
             let handle = thread::Builder::new()
                 .name(format!("wscgi-worker-{n}"))
-                .spawn(move || work(&queue, &delivery, &done, &waker))?;
+                .spawn(move || work(&queue, &delivery, &done, &bell))?;
             workers.push(handle);
         }
         Ok(Pool { queue, workers })
@@ -108,7 +118,7 @@ impl Drop for Pool {
     }
 }
 
-fn work(queue: &Queue, delivery: &Delivery, done: &Sender<Completion>, waker: &mio::Waker) {
+fn work(queue: &Queue, delivery: &Delivery, done: &Sender<Completion>, bell: &Bell) {
     while let Task::Run(job) = queue.pop() {
         let completion = match job.work {
             Work::Deliver(event) => Completion::Done(Box::new(deliver(delivery, job.key, &event))),
@@ -124,7 +134,7 @@ fn work(queue: &Queue, delivery: &Delivery, done: &Sender<Completion>, waker: &m
         if done.send(completion).is_err() {
             return; // The reactor is gone.
         }
-        if let Err(e) = waker.wake() {
+        if let Err(e) = bell.ring() {
             error!("cannot wake the reactor: {e}");
         }
     }
@@ -196,10 +206,11 @@ mod tests {
     #[test]
     fn a_panicking_backend_fails_one_event_and_the_worker_goes_on() {
         let poll = mio::Poll::new().unwrap();
-        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let (tx, rx) = mpsc::channel();
         // One worker: if the panic had killed it, the second job would never complete.
-        let pool = Pool::start(1, Arc::new(Delivery::panicking()), tx, waker).unwrap();
+        let bell = Arc::new(Bell::new(waker));
+        let pool = Pool::start(1, Arc::new(Delivery::panicking()), tx, bell).unwrap();
         pool.submit(message(b"panic"));
         assert_eq!(result(&rx), Err(BackendError::Panicked));
         pool.submit(message(b"fine"));

@@ -208,6 +208,30 @@ mod tests {
         assert_eq!(&out.bodies[1][..], b"after");
     }
 
+    /// Autobahn 6.4.3/6.4.4: a text frame whose first half already holds invalid UTF-8 fails
+    /// the connection with 1007 at once, though the client never sends the rest (without
+    /// fail fast, the client's EOF would end it with 1006).
+    #[test]
+    fn invalid_utf8_in_half_a_text_frame_fails_at_once() {
+        let mut payload = "κόσμε".as_bytes().to_vec();
+        payload.extend_from_slice(b"\xf4\x90\x80\x80");
+        payload.extend_from_slice(b"-edited");
+        let mut frame = masked(0x81, &payload);
+        // Masked with a real key, so that the tracker's unmasking counts.
+        frame[2..6].copy_from_slice(&[0x9a, 0x01, 0x7c, 0xe3]);
+        for i in 0..payload.len() {
+            frame[6 + i] ^= frame[2 + i % 4];
+        }
+        let half = 6 + "κόσμε".len() + 2; // up to F4 90: beyond U+10FFFF
+        let out = drive_conn_in_parts(&[&frame[..half]]);
+        assert_eq!(out.close_code, Some(close::INVALID_DATA));
+        assert_eq!(out.messages, 0);
+        let close_frame = [0x88, 2 + 29, 0x03, 0xef];
+        let at = out.output.windows(4).position(|w| w == close_frame);
+        let at = at.expect("a close frame with 1007");
+        assert_eq!(&out.output[at + 4..], b"invalid UTF-8 in text message");
+    }
+
     #[test]
     fn echoes_a_masked_text_frame_then_closes_on_garbage() {
         // "hi", masked with key 1,2,3,4; then a frame with reserved bits set.

@@ -22,6 +22,7 @@ use crate::api::request::Request;
 use crate::api::response::Response;
 use crate::api::routes;
 use crate::backend::Delivery;
+use crate::bell::Bell;
 use crate::burst_log::BurstLog;
 use crate::config::Config;
 use crate::error::Error;
@@ -47,7 +48,7 @@ pub struct Server {
     hub: Hub,
     done_rx: Receiver<Completion>,
     done_tx: Sender<Completion>,
-    waker: Arc<Waker>,
+    bell: Arc<Bell>,
     push_token: Option<String>,
     max_message: usize,
     started: Instant,
@@ -85,13 +86,13 @@ enum State {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     tx: Sender<Completion>,
-    waker: Arc<Waker>,
+    bell: Arc<Bell>,
 }
 
 impl ShutdownHandle {
     pub fn shutdown(&self) {
         if self.tx.send(Completion::Shutdown).is_ok() {
-            let _ = self.waker.wake();
+            let _ = self.bell.ring();
         }
     }
 }
@@ -128,7 +129,8 @@ impl Server {
                 config.push_listen
             );
         }
-        let waker = Arc::new(Waker::new(registry, token::WAKER).map_err(Error::Setup)?);
+        let waker = Waker::new(registry, token::WAKER).map_err(Error::Setup)?;
+        let bell = Arc::new(Bell::new(waker));
         let (done_tx, done_rx) = mpsc::channel();
         // CGI's SERVER_PORT is the port clients reach: the bound one (`--listen :0`, systemd).
         let mut config = config;
@@ -136,7 +138,7 @@ impl Server {
             config.listen = addr;
         }
         let delivery = Arc::new(Delivery::from_config(&config));
-        let pool = Pool::start(config.workers, delivery, done_tx.clone(), waker.clone())
+        let pool = Pool::start(config.workers, delivery, done_tx.clone(), bell.clone())
             .map_err(Error::Setup)?;
         let boot_id: Arc<str> = random::new_id().map_err(Error::Setup)?.into();
         let reset = Reset::Pending {
@@ -161,7 +163,7 @@ impl Server {
             hub,
             done_rx,
             done_tx,
-            waker,
+            bell,
             push_token: config.push_token.clone(),
             max_message: config.max_message,
             started: Instant::now(),
@@ -194,7 +196,7 @@ impl Server {
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             tx: self.done_tx.clone(),
-            waker: self.waker.clone(),
+            bell: self.bell.clone(),
         }
     }
 
@@ -346,6 +348,7 @@ impl Server {
 
     /// Applies every result the workers sent; several wakes may have merged into one event.
     fn drain_completions(&mut self) {
+        self.bell.answer();
         while let Ok(completion) = self.done_rx.try_recv() {
             match completion {
                 Completion::Shutdown => self.begin_shutdown(),

@@ -11,3 +11,4 @@ mod opening;
 pub mod outbuf;
 pub mod queue;
 mod reading;
+mod utf8_stream;

@@ -21,6 +21,7 @@ const GROWN: usize = 4096;
 
 impl Conn {
     pub(super) fn read_frames(&mut self, limits: &Limits) {
+        let mut drained = false;
         while self.events.waiting() < limits.max_pending
             && !(limits.saturated.get() && self.events.waiting() > 0)
         {
@@ -35,10 +36,21 @@ impl Conn {
                 sock: &mut wire.sock,
                 out: &mut wire.out,
                 frames,
+                drained: Some(&mut drained),
             });
             match result {
                 Ok(msg) => self.on_message(msg),
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // tungstenite checks UTF-8 only in complete frames; the tracker has seen
+                    // bad bytes in one still arriving, and RFC 6455 §8.1 says fail now.
+                    // Every complete frame before them has been read by now.
+                    if let Phase::Open { frames, .. } = &self.phase
+                        && frames.invalid_utf8()
+                    {
+                        let (code, reason) = (close::INVALID_DATA, "invalid UTF-8 in text message");
+                        info!("{}: closing with {code}: {reason}", self.id());
+                        return self.fail(code, reason);
+                    }
                     return self.renew_reader(limits);
                 }
                 Err(e) => return self.on_read_error(&e),
@@ -106,6 +118,7 @@ impl Conn {
                     sock: &mut wire.sock,
                     out: &mut wire.out,
                     frames: None,
+                    drained: None,
                 });
                 self.phase = Phase::Finishing {
                     wire,
@@ -149,13 +162,23 @@ pub(super) struct Io<'a> {
     pub out: &'a mut OutBuf,
     /// Sees every byte read, while the connection is open.
     pub frames: Option<&'a mut Boundaries>,
+    /// Set by a short read: the socket had no more, so the next read would only fail with
+    /// WouldBlock. Edge-triggered polling reports any byte that arrives later, so that
+    /// syscall (one per wake-up and connection) is skipped, as tokio does.
+    pub drained: Option<&'a mut bool>,
 }
 
 impl Read for Io<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.drained.as_deref() == Some(&true) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let n = self.sock.read(buf)?;
         if let Some(frames) = &mut self.frames {
             frames.feed(&buf[..n]);
+        }
+        if let Some(drained) = &mut self.drained {
+            **drained = n > 0 && n < buf.len();
         }
         Ok(n)
     }
