@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::conn_id::ConnKey;
 use crate::events::EventKind;
 use crate::ws::close;
-use crate::ws::conn::{Conn, Limits};
+use crate::ws::conn::{Conn, Limits, Readable};
 
 const UPGRADE: &[u8] =
     b"GET /fuzz?x=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -109,7 +109,7 @@ impl EchoBackend {
     fn run(&mut self, conn: &mut Conn, limits: &Limits) {
         let boot: Arc<str> = Arc::from("boot");
         for _ in 0..10_000 {
-            conn.on_readable(limits);
+            conn.on_readable(limits, Readable::Unsure);
             let Some(event) = conn.take_event(&boot) else {
                 break;
             };

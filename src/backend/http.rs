@@ -9,9 +9,10 @@ use tungstenite::Bytes;
 use ureq::Agent;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{Connector, NextTimeout};
 
 use super::request::BackendRequest;
+use super::tcp::LeanTcpConnector;
 use super::{BackendError, Reply};
 
 #[derive(Debug)]
@@ -34,7 +35,7 @@ impl HttpBackend {
             .user_agent(concat!("wscgi/", env!("CARGO_PKG_VERSION")))
             .build();
         HttpBackend {
-            agent: Agent::with_parts(config, DefaultConnector::default(), DirectResolver),
+            agent: Agent::with_parts(config, connector(), DirectResolver),
             url: url.to_string(),
             // ureq's limit fails on the read that finds the end of a body of exactly `limit`
             // bytes; one more byte of allowance accepts bodies of exactly --max-message.
@@ -67,6 +68,18 @@ impl HttpBackend {
         let parts = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
         Ok(Reply::from_parts(status, parts, Bytes::from(body)))
     }
+}
+
+/// Plain TCP, and TLS over it for `https://` backends when built with the `tls` feature.
+#[cfg(not(feature = "tls"))]
+fn connector() -> impl Connector<()> {
+    ().chain(LeanTcpConnector)
+}
+
+#[cfg(feature = "tls")]
+fn connector() -> impl Connector<()> {
+    use ureq::unversioned::transport::RustlsConnector;
+    ().chain(LeanTcpConnector).chain(RustlsConnector::default())
 }
 
 /// Resolves without spawning a thread. ureq's default resolver starts a lookup thread for every

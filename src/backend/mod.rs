@@ -10,6 +10,7 @@ pub mod reply;
 pub mod request;
 pub mod sign;
 pub mod spec;
+mod tcp;
 
 use std::fmt;
 use std::time::Duration;

@@ -22,7 +22,7 @@ use crate::metrics::{Gauges, Metrics};
 use crate::pool::Pool;
 use crate::server::token;
 use crate::ws::close;
-use crate::ws::conn::{Conn, Limits};
+use crate::ws::conn::{Conn, Limits, Readable};
 use crate::ws::handshake;
 
 /// Whether the startup `reset` event has been settled; open events wait until it is.
@@ -123,14 +123,14 @@ impl Hub {
         entry.insert(Conn::new(key, sock, remote, &self.limits));
     }
 
-    pub fn on_ready(&mut self, index: usize, readable: bool, writable: bool) {
+    pub fn on_ready(&mut self, index: usize, readable: Option<Readable>, writable: bool) {
         self.update_saturation();
         let Some(conn) = self.clients.get_mut(index) else {
             return;
         };
         let key = conn.key;
-        if readable {
-            conn.on_readable(&self.limits);
+        if let Some(how) = readable {
+            conn.on_readable(&self.limits, how);
         }
         if writable {
             conn.flush();
@@ -207,7 +207,7 @@ impl Hub {
                 .collect();
             for key in paused {
                 if let Some(conn) = get(&mut self.clients, key) {
-                    conn.on_readable(&self.limits);
+                    conn.on_readable(&self.limits, Readable::Unsure);
                     self.after(key);
                 }
             }

@@ -29,7 +29,7 @@ use crate::error::Error;
 use crate::events::{Completion, Done, Event, EventKind, EventName, Job, Work};
 use crate::pool::Pool;
 use crate::random;
-use crate::ws::conn::Limits;
+use crate::ws::conn::{Limits, Readable};
 use hub::{Hub, Reset};
 use token::Target;
 
@@ -227,7 +227,10 @@ impl Server {
                     Target::Listener => self.accept_clients(),
                     Target::PushListener => self.accept_api(),
                     Target::Waker => self.drain_completions(),
-                    Target::Client(i) => self.hub.on_ready(i, readable, event.is_writable()),
+                    Target::Client(i) => {
+                        self.hub
+                            .on_ready(i, client_readable(event), event.is_writable())
+                    }
                     Target::Api(i) => self.on_api_ready(i, readable, event.is_writable()),
                 }
             }
@@ -446,6 +449,17 @@ fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Error> {
 /// anyone who can reach it can.
 fn push_api_exposed(config: &Config) -> bool {
     !config.push_listen.ip().is_loopback() && config.push_token.is_none()
+}
+
+/// A client socket's read readiness: plain new data, or more (see [`Readable`]).
+fn client_readable(event: &mio::event::Event) -> Option<Readable> {
+    if event.is_read_closed() || event.is_error() {
+        Some(Readable::Unsure)
+    } else if event.is_readable() {
+        Some(Readable::Data)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use log::{debug, warn};
 
-use super::conn::{Conn, Limits};
+use super::conn::{Backlog, Conn, Limits, Readable};
 use crate::backend::{BackendError, Reply};
 use crate::events::EventName;
 use crate::ws::{close, frame, handshake};
@@ -49,8 +49,10 @@ impl Conn {
             (_, Ok(reply)) => self.apply(reply),
         }
         self.finish_failing();
-        if self.is_open() {
-            self.read_frames(limits);
+        // A connection paused at --max-pending (or by saturation) resumes here; one that was
+        // read dry is woken by the poll when more comes.
+        if self.is_open() && self.backlog == Backlog::Unread {
+            self.read_frames(limits, Readable::Unsure);
         }
         self.flush();
     }

@@ -140,6 +140,26 @@ pub(super) enum Phase {
     Closed,
 }
 
+/// What the poll said about a readable socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readable {
+    /// New bytes, nothing else: a read that returns less than asked emptied the socket.
+    Data,
+    /// The peer closed, an error is pending, or nobody knows (a read resumed after a pause):
+    /// read until the socket itself says WouldBlock or end of stream.
+    Unsure,
+}
+
+/// What the socket may still hold for us, as far as reading can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Backlog {
+    /// Reading stopped at a limit (or has not started): bytes may be waiting, and the
+    /// edge-triggered poll will not report them again.
+    Unread,
+    /// Read until the socket had no more; the poll reports whatever comes next.
+    Drained,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Ping {
     Idle,
@@ -159,6 +179,7 @@ pub struct Conn {
     /// (pings and pongs do not count), for `--idle-timeout`.
     pub(super) last_message: Instant,
     pub(super) traffic: Traffic,
+    pub(super) backlog: Backlog,
     pub(super) close_code: Option<u16>,
     pub(super) rejected: Option<u16>,
 }
@@ -182,6 +203,7 @@ impl Conn {
             last_heard: Instant::now(),
             last_message: Instant::now(),
             traffic: Traffic::default(),
+            backlog: Backlog::Unread,
             close_code: None,
             rejected: None,
         }
@@ -253,10 +275,10 @@ impl Conn {
     }
 
     /// The socket has something for us (or was closed).
-    pub fn on_readable(&mut self, limits: &Limits) {
+    pub fn on_readable(&mut self, limits: &Limits, how: Readable) {
         match self.phase {
             Phase::Handshake { .. } => self.read_handshake(limits),
-            Phase::Open { .. } | Phase::Closing { .. } => self.read_frames(limits),
+            Phase::Open { .. } | Phase::Closing { .. } => self.read_frames(limits, how),
             Phase::Lingering { .. } => self.discard_input(),
             // Opening: the client must wait for the 101; its bytes stay in the socket.
             _ => {}

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tungstenite::protocol::WebSocketContext;
 use tungstenite::protocol::frame::CloseFrame;
 
-use super::conn::{Conn, Limits, Phase, Wire};
+use super::conn::{Conn, Limits, Phase, Readable, Wire};
 use crate::events::EventKind;
 use crate::ws::close;
 use crate::ws::reading::Io;
@@ -105,7 +105,7 @@ impl Conn {
         match self.phase {
             Phase::Open { .. } => {
                 // Messages the client sent before the shutdown are accepted, not lost.
-                self.read_frames(limits);
+                self.read_frames(limits, Readable::Unsure);
                 self.close(close::GOING_AWAY, "server shutting down");
             }
             Phase::Handshake { .. } => self.phase = Phase::Closed,

@@ -11,7 +11,7 @@ use tungstenite::{Bytes, Message};
 use tungstenite::protocol::{Role, WebSocketContext};
 
 use super::boundaries::Boundaries;
-use super::conn::{Conn, Limits, Phase, Ping};
+use super::conn::{Backlog, Conn, Limits, Phase, Ping, Readable};
 use crate::events::EventKind;
 use crate::ws::close;
 use crate::ws::outbuf::{Full, OutBuf};
@@ -20,8 +20,13 @@ use crate::ws::outbuf::{Full, OutBuf};
 const GROWN: usize = 4096;
 
 impl Conn {
-    pub(super) fn read_frames(&mut self, limits: &Limits) {
-        let mut drained = false;
+    pub(super) fn read_frames(&mut self, limits: &Limits, how: Readable) {
+        let mut drained = match how {
+            Readable::Data => Some(false),
+            Readable::Unsure => None,
+        };
+        // Until the socket says WouldBlock, stopping (at a limit) leaves bytes unread.
+        self.backlog = Backlog::Unread;
         while self.events.waiting() < limits.max_pending
             && !(limits.saturated.get() && self.events.waiting() > 0)
         {
@@ -36,7 +41,7 @@ impl Conn {
                 sock: &mut wire.sock,
                 out: &mut wire.out,
                 frames,
-                drained: Some(&mut drained),
+                drained: drained.as_mut(),
             });
             match result {
                 Ok(msg) => self.on_message(msg),
@@ -51,6 +56,7 @@ impl Conn {
                         info!("{}: closing with {code}: {reason}", self.id());
                         return self.fail(code, reason);
                     }
+                    self.backlog = Backlog::Drained;
                     return self.renew_reader(limits);
                 }
                 Err(e) => return self.on_read_error(&e),
@@ -163,8 +169,9 @@ pub(super) struct Io<'a> {
     /// Sees every byte read, while the connection is open.
     pub frames: Option<&'a mut Boundaries>,
     /// Set by a short read: the socket had no more, so the next read would only fail with
-    /// WouldBlock. Edge-triggered polling reports any byte that arrives later, so that
-    /// syscall (one per wake-up and connection) is skipped, as tokio does.
+    /// WouldBlock. Edge-triggered polling reports any byte (or end of stream) that arrives
+    /// later, so that syscall (one per wake-up and connection) is skipped, as tokio does.
+    /// `None` when the poll reported more than data (see [`Readable`]).
     pub drained: Option<&'a mut bool>,
 }
 
