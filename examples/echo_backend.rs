@@ -2,7 +2,8 @@
 //!
 //! Owns a small HTTP/1.1 keep-alive server, one thread per connection:
 //! - `POST` with `WS-Event: message` → 200 echoing the body and Content-Type,
-//!   so each WebSocket message comes straight back to its sender;
+//!   so each WebSocket message comes straight back to its sender (an empty
+//!   one too: `WS-Send-Empty: 1` makes wscgi send an empty body);
 //! - `POST` with any other `WS-Event` (open, close, reset) → 200, empty body,
 //!   which accepts the connection and sends nothing;
 //! - `GET /` → the demo page, which talks to wscgi on port 8080 of the same
@@ -173,6 +174,8 @@ struct Response {
     status: u16,
     content_type: Option<String>,
     body: Vec<u8>,
+    /// `WS-Send-Empty: 1`: wscgi sends an empty body as an empty message.
+    send_empty: bool,
 }
 
 impl Response {
@@ -181,6 +184,7 @@ impl Response {
             status,
             content_type: Some("text/plain; charset=utf-8".to_string()),
             body: body.as_bytes().to_vec(),
+            send_empty: false,
         }
     }
 
@@ -189,6 +193,7 @@ impl Response {
             status: 200,
             content_type: None,
             body: Vec::new(),
+            send_empty: false,
         }
     }
 
@@ -197,6 +202,9 @@ impl Response {
         let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         if let Some(ct) = &self.content_type {
             head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        if self.send_empty {
+            head.push_str("WS-Send-Empty: 1\r\n");
         }
         head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
         if !keep_alive {
@@ -221,12 +229,14 @@ fn route(request: &Request) -> Response {
             status: 200,
             content_type: Some("text/html; charset=utf-8".to_string()),
             body: DEMO_PAGE.as_bytes().to_vec(),
+            send_empty: false,
         };
     }
     Response::text(404, "not found\n")
 }
 
-/// Messages come back as they went out; every other event (open, close,
+/// Messages come back as they went out, empty ones included (wscgi sends an
+/// empty body only with `WS-Send-Empty: 1`); every other event (open, close,
 /// reset) is acknowledged with an empty 200, which sends the client nothing.
 fn answer_event(event: &str, request: &Request) -> Response {
     if !event.eq_ignore_ascii_case("message") {
@@ -236,6 +246,7 @@ fn answer_event(event: &str, request: &Request) -> Response {
         status: 200,
         content_type: request.header("content-type").map(str::to_string),
         body: request.body.clone(),
+        send_empty: request.body.is_empty(),
     }
 }
 

@@ -6,7 +6,8 @@
 //! connection. It speaks both protocols the benchmark needs:
 //!
 //! - **wscgi** (`WS-Event` header): `message` → 200 with the same body and
-//!   Content-Type; `open` → 200, empty body, `WS-Subscribe: bench` (so the
+//!   Content-Type (plus `WS-Send-Empty: 1` when empty, so an empty message
+//!   comes back too); `open` → 200, empty body, `WS-Subscribe: bench` (so the
 //!   fanout scenario finds every client in channel `bench`; harmless for the
 //!   others); anything else → 200, empty.
 //! - **Pushpin WebSocket-over-HTTP** (`Content-Type: application/websocket-events`):
@@ -273,6 +274,10 @@ fn answer(req: &Parsed, body: &[u8], out: &mut Vec<u8>) {
             let _ = write!(out, "HTTP/1.1 200 OK\r\n");
             if let Some(ct) = &req.content_type {
                 let _ = write!(out, "Content-Type: {ct}\r\n");
+            }
+            // wscgi sends an empty body as an empty message only when asked.
+            if body.is_empty() && matches!(req.kind, Kind::Wscgi(_)) {
+                let _ = write!(out, "WS-Send-Empty: 1\r\n");
             }
             let _ = write!(out, "Content-Length: {}\r\n{close}\r\n", body.len());
             out.extend_from_slice(body);
