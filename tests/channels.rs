@@ -124,20 +124,24 @@ fn stalled_ws(server: &Wscgi, path: &str) -> TcpStream {
     s
 }
 
+/// Over 1024 subscribers: on a machine with more than one core, a publish is written by several
+/// threads straight to the sockets (`ws::direct`).
+const MANY: usize = 1100;
+
 #[test]
-fn a_publish_to_1000_subscribers_arrives_exactly_once_at_each() {
+fn a_publish_to_many_subscribers_arrives_exactly_once_at_each() {
     let backend = room_backend();
     let server = Wscgi::start(&backend.url(), &["--workers", "8"]);
-    let mut clients: Vec<Client> = (0..1000).map(|_| connect(&server.ws_url("/"))).collect();
+    let mut clients: Vec<Client> = (0..MANY).map(|_| connect(&server.ws_url("/"))).collect();
     for m in ["m1", "m2"] {
-        assert_eq!(post(&server, "/channels/room", m, 200), 1000);
+        assert_eq!(post(&server, "/channels/room", m, 200), MANY as u64);
     }
     for (i, c) in clients.iter_mut().enumerate() {
         assert_eq!(recv_text(c), "m1", "client {i}");
         assert_eq!(recv_text(c), "m2", "client {i}: a second m1?");
     }
     // A duplicate of m2 would arrive before this marker.
-    assert_eq!(post(&server, "/channels/room", "end", 200), 1000);
+    assert_eq!(post(&server, "/channels/room", "end", 200), MANY as u64);
     for (i, c) in clients.iter_mut().enumerate() {
         assert_eq!(recv_text(c), "end", "client {i}: a second m2?");
     }

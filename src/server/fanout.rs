@@ -2,13 +2,21 @@
 //! backend reply. The message is framed once; every recipient queues the same bytes.
 
 use std::collections::HashSet;
+use std::io;
+
+use mio::net::TcpStream;
 
 use log::warn;
 
 use super::hub::Hub;
 use crate::backend::Reply;
 use crate::conn_id::ConnKey;
+use crate::ws::direct;
 use crate::ws::frame::{self, Encoded};
+
+/// Fan-outs to at least this many clients are written by several threads (see `ws::direct`);
+/// below it, starting threads costs more than it saves.
+const PARALLEL_MIN: usize = 1024;
 
 /// The channel part of a backend reply, taken out before the connection applies the rest.
 #[derive(Debug, Default)]
@@ -116,13 +124,20 @@ impl Hub {
     }
 
     fn deliver(&mut self, targets: &[ConnKey], message: &Encoded) -> Fanout {
+        let direct = match targets.len() >= PARALLEL_MIN && self.writers > 1 {
+            true => self.write_direct(targets, message),
+            false => (0..targets.len()).map(|_| None).collect(),
+        };
         let mut result = Fanout::default();
         let mut failed = Vec::new();
-        for &key in targets {
-            let sent = self.get(key).map(|conn| {
-                let sent = conn.send(message.clone());
-                conn.flush();
-                sent
+        for (&key, written) in targets.iter().zip(direct) {
+            let sent = self.get(key).map(|conn| match written {
+                Some(written) => conn.wrote_directly(message, written),
+                None => {
+                    let sent = conn.send(message.clone());
+                    conn.flush();
+                    sent
+                }
             });
             match sent {
                 Some(Ok(())) => result.delivered += 1,
@@ -138,5 +153,26 @@ impl Hub {
         self.metrics.published += 1;
         self.metrics.deliveries += result.delivered as u64;
         result
+    }
+
+    /// Writes the message straight to every target with nothing queued, on several threads
+    /// (see `ws::direct`). Per target: the write's outcome, or `None` to queue as usual.
+    fn write_direct(
+        &self,
+        targets: &[ConnKey],
+        message: &Encoded,
+    ) -> Vec<Option<io::Result<usize>>> {
+        let (positions, sockets): (Vec<usize>, Vec<&TcpStream>) = targets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &key)| Some((i, self.peek(key)?.direct_socket()?)))
+            .unzip();
+        let mut outcomes: Vec<Option<io::Result<usize>>> =
+            (0..targets.len()).map(|_| None).collect();
+        let written = direct::write_parallel(&sockets, &message.bytes, self.writers);
+        for (i, w) in positions.into_iter().zip(written) {
+            outcomes[i] = Some(w);
+        }
+        outcomes
     }
 }

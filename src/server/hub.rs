@@ -56,6 +56,8 @@ pub struct Hub {
     /// Jobs waiting for a worker beyond which the server counts as saturated: new clients get
     /// 503 and connections with events waiting are read no further.
     queue_cap: usize,
+    /// Threads a large fan-out is written by (see `ws::direct`): one per core, at most 4.
+    pub(super) writers: usize,
 }
 
 impl Hub {
@@ -83,6 +85,7 @@ impl Hub {
             failures: BurstLog::new("backend failed"),
             refusals: BurstLog::new("refusing new clients"),
             queue_cap,
+            writers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 
@@ -254,6 +257,10 @@ impl Hub {
 
     pub(super) fn get(&mut self, key: ConnKey) -> Option<&mut Conn> {
         get(&mut self.clients, key)
+    }
+
+    pub(super) fn peek(&self, key: ConnKey) -> Option<&Conn> {
+        self.clients.get(key.index).filter(|c| c.key == key)
     }
 
     /// After anything happened to a connection: send its next event, or remove it when done.

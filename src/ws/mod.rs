@@ -4,6 +4,7 @@ mod answer;
 mod boundaries;
 pub mod close;
 pub mod conn;
+pub mod direct;
 mod ending;
 pub mod frame;
 pub mod handshake;

@@ -232,13 +232,14 @@ impl Engine {
         {
             eprintln!("bench-load: poll: {e}");
         }
-        let ready: Vec<(usize, bool, bool)> = self
+        let ready: Vec<(usize, (bool, bool), bool)> = self
             .events
             .iter()
             .map(|e| {
+                let closed = e.is_read_closed() || e.is_error();
                 (
                     e.token().0,
-                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    (e.is_readable() || closed, !closed),
                     e.is_writable() || e.is_error(),
                 )
             })

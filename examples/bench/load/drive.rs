@@ -15,7 +15,15 @@ impl Engine {
     /// Advances connection `id`. A phase that completes drives the next one at once, since the
     /// data it needs (the `101`, frames sent along with it) may already be in the socket and no
     /// new readiness event would come for it.
-    pub fn drive(&mut self, id: usize, readable: bool, writable: bool, out: &mut Vec<Ev>) {
+    /// `plain`: the poll reported data only (no close, no error), so a short read means the
+    /// socket is dry (see `TsStream::dry`).
+    pub fn drive(
+        &mut self,
+        id: usize,
+        (readable, plain): (bool, bool),
+        writable: bool,
+        out: &mut Vec<Ev>,
+    ) {
         let Some(Some(conn)) = self.conns.get_mut(id) else {
             return;
         };
@@ -49,7 +57,7 @@ impl Engine {
                     written: 0,
                     buf: Vec::with_capacity(512),
                 };
-                self.drive(id, true, true, out);
+                self.drive(id, (true, false), true, out);
             }
             Phase::Handshake {
                 mut stream,
@@ -99,6 +107,7 @@ impl Engine {
                             inner: stream,
                             timestamps: self.timestamps,
                             rx_ns: 0,
+                            dry: None,
                         };
                         let ws = WebSocket::from_partially_read(
                             ts,
@@ -114,7 +123,7 @@ impl Engine {
                             took: conn.started.elapsed(),
                         });
                         // Frames may have come with the 101.
-                        self.drive(id, true, false, out);
+                        self.drive(id, (true, false), false, out);
                     }
                     Ok(None) => {
                         conn.phase = Phase::Handshake {
@@ -162,6 +171,7 @@ impl Engine {
                 }
                 let mut ended = None;
                 if readable {
+                    ws.get_mut().dry = plain.then_some(false);
                     loop {
                         match ws.read() {
                             Ok(Message::Text(t)) => out.push(Ev::Msg {

@@ -16,6 +16,10 @@ pub struct TsStream {
     pub timestamps: bool,
     /// CLOCK_REALTIME ns of the last received segment (0: none yet).
     pub rx_ns: u64,
+    /// `Some(true)` after a short read while the poll reported plain data: the socket is dry,
+    /// and the read that would only say WouldBlock is skipped (the edge-triggered poll reports
+    /// what comes later). `None` when the poll reported a close or an error: read to the end.
+    pub dry: Option<bool>,
 }
 
 /// `SO_TIMESTAMPNS` (`SO_TIMESTAMPNS_OLD`, a 64-bit timespec on 64-bit
@@ -24,6 +28,19 @@ const SO_TIMESTAMPNS: libc::c_int = 35;
 
 impl Read for TsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.dry == Some(true) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.read_socket(buf)?;
+        if let Some(dry) = &mut self.dry {
+            *dry = n > 0 && n < buf.len();
+        }
+        Ok(n)
+    }
+}
+
+impl TsStream {
+    fn read_socket(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.timestamps {
             return self.inner.read(buf);
         }
