@@ -9,7 +9,7 @@
 //! ```text
 //! socket ─▶ ws::conn (state machine) ─▶ events::Event ─▶ pool (workers) ─▶ backend (HTTP/CGI/FastCGI)
 //!    ▲                                                                          │
-//!    └──────── ws::conn::on_reply ◀── server (drains results on Waker) ◀── events::Done
+//!    └──────── ws::conn::on_reply ◀── server (drains results on bell::Bell) ◀── events::Done
 //! push API socket ─▶ api::conn ─▶ api::routes (Command) ─▶ server::hub ─▶ ws::conn
 //! ```
 //!
@@ -17,7 +17,7 @@
 //! - [`config`]: options, defaults, `--help`.
 //! - [`server`]: the mio reactor; `server::hub` owns the connections and dispatches events.
 //! - [`ws`]: handshake parsing, the per-connection state machine, framing, close codes.
-//! - [`events`]: what crosses threads. [`pool`]: worker threads.
+//! - [`events`]: what crosses threads. [`pool`]: worker threads. [`bell`]: waking the reactor.
 //! - [`backend`]: routes, building the request for an event, HTTP/CGI/FastCGI, replies, retries.
 //! - [`api`]: the push API's parser, routes and responses; batch and its JSON parser.
 //! - [`channels`]: channel membership. [`metrics`]: counters and `/metrics`.
