@@ -4,6 +4,8 @@
 mod commands;
 mod fanout;
 mod hub;
+mod push_conns;
+mod reset;
 pub mod token;
 
 use std::io;
@@ -18,27 +20,21 @@ use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
 
 use crate::api::conn::ApiConn;
-use crate::api::request::Request;
-use crate::api::response::Response;
-use crate::api::routes;
 use crate::backend::Delivery;
 use crate::bell::Bell;
 use crate::burst_log::BurstLog;
 use crate::config::Config;
 use crate::error::Error;
-use crate::events::{Completion, Done, Event, EventKind, EventName, Job, Work};
+use crate::events::Completion;
 use crate::pool::Pool;
 use crate::random;
 use crate::ws::conn::{Limits, Readable};
 use hub::{Hub, Reset};
+use reset::ResetTry;
 use token::Target;
 
 /// How often timers (pings, handshake and close timeouts) are checked.
 const TICK: Duration = Duration::from_millis(250);
-/// Most simultaneous push-API connections; more are refused at accept.
-const MAX_API_CONNECTIONS: usize = 1024;
-/// The reset event is retried in the background for this long before giving up.
-const RESET_GIVE_UP: Duration = Duration::from_secs(600);
 
 pub struct Server {
     poll: Poll,
@@ -59,20 +55,6 @@ pub struct Server {
     /// accept() failed (e.g. out of file descriptors); try again at the next tick.
     accept_paused: bool,
     accept_errors: BurstLog,
-}
-
-/// The startup reset event: at the backend, waiting to be sent again, or done with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResetTry {
-    /// Sent; `backoff` is the pause before the next try if this one fails.
-    InFlight {
-        backoff: Duration,
-    },
-    Waiting {
-        until: Instant,
-        backoff: Duration,
-    },
-    Over,
 }
 
 /// Serving, or finishing the work in hand before exiting.
@@ -293,62 +275,6 @@ impl Server {
         }
     }
 
-    fn accept_api(&mut self) {
-        loop {
-            match self.push_listener.accept() {
-                Ok((mut sock, remote)) => {
-                    if self.api.len() >= MAX_API_CONNECTIONS {
-                        warn!("{remote}: push API connection refused: {MAX_API_CONNECTIONS} open");
-                        continue;
-                    }
-                    let entry = self.api.vacant_entry();
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    match self.poll.registry().register(
-                        &mut sock,
-                        token::api(entry.key()),
-                        interest,
-                    ) {
-                        Ok(()) => {
-                            entry.insert(ApiConn::new(sock, self.max_message + 64 * 1024));
-                        }
-                        Err(e) => warn!("{remote}: cannot register: {e}"),
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    warn!("push API accept failed: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
-    fn on_api_ready(&mut self, index: usize, readable: bool, writable: bool) {
-        let Some(conn) = self.api.get_mut(index) else {
-            return;
-        };
-        if readable {
-            let (hub, token) = (&mut self.hub, self.push_token.as_deref());
-            let mut handle = |req: &Request| -> Response {
-                match routes::route(req, token).and_then(|command| hub.execute(command)) {
-                    Ok(response) => response,
-                    Err(e) => {
-                        info!("push API {:?} {}: {} {e}", req.method, req.path, e.status());
-                        Response::error(&e)
-                    }
-                }
-            };
-            conn.on_readable(self.max_message, &mut handle);
-        }
-        if writable {
-            conn.flush();
-        }
-        if conn.is_closed() {
-            self.api.remove(index);
-        }
-    }
-
     /// Applies every result the workers sent; several wakes may have merged into one event.
     fn drain_completions(&mut self) {
         self.bell.answer();
@@ -358,52 +284,6 @@ impl Server {
                 Completion::Done(done) if done.key.is_none() => self.on_reset_done(*done),
                 Completion::Done(done) => self.hub.on_done(*done),
                 Completion::Static { key, response } => self.hub.on_static(key, response),
-            }
-        }
-    }
-
-    fn send_reset(&mut self) {
-        let event = Event {
-            kind: EventKind::Reset,
-            conn: None,
-            seq: 0,
-            meta: Vec::new(),
-            boot_id: self.hub.boot_id.clone(),
-        };
-        self.hub.metrics.event_sent(EventName::Reset);
-        self.hub.pool.submit(Job {
-            key: None,
-            work: Work::Deliver(event),
-        });
-    }
-
-    fn on_reset_done(&mut self, done: Done) {
-        self.hub
-            .metrics
-            .backend_done(done.elapsed, done.retries, done.result.is_err());
-        match done.result {
-            Ok(reply) => {
-                info!(
-                    "reset event answered with {} after {:?}",
-                    reply.status, done.elapsed
-                );
-                self.reset = ResetTry::Over;
-                self.hub.settle_reset();
-            }
-            Err(e) if self.started.elapsed() < RESET_GIVE_UP => {
-                let backoff = match self.reset {
-                    ResetTry::InFlight { backoff } => backoff,
-                    _ => Duration::from_secs(1),
-                };
-                warn!("reset event failed: {e}; retrying in {backoff:?}");
-                self.reset = ResetTry::Waiting {
-                    until: Instant::now() + backoff,
-                    backoff,
-                };
-            }
-            Err(e) => {
-                warn!("reset event failed: {e}; giving up");
-                self.reset = ResetTry::Over;
             }
         }
     }
@@ -418,14 +298,7 @@ impl Server {
             conn.tick(now);
         }
         self.api.retain(|_, conn| !conn.is_closed());
-        if let ResetTry::Waiting { until, backoff } = self.reset
-            && now >= until
-        {
-            self.reset = ResetTry::InFlight {
-                backoff: (backoff * 2).min(Duration::from_secs(30)),
-            };
-            self.send_reset();
-        }
+        self.retry_reset(now);
     }
 }
 

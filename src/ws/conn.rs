@@ -6,13 +6,13 @@
 //!
 //! The `impl Conn` is split by phase of life: `opening.rs` (upgrade request to 101),
 //! `reading.rs` (frames in), `answer.rs` (backend replies), `ending.rs` (closing, failing,
-//! shutdown), and this file (state, writing, timers).
+//! shutdown), `timers.rs` (timeouts and pings), and this file (state, writing).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
+use log::{debug, warn};
 use mio::net::TcpStream;
 use tungstenite::protocol::{WebSocketConfig, WebSocketContext};
 
@@ -24,12 +24,9 @@ use crate::metrics::Traffic;
 use crate::static_files::StaticRequest;
 use crate::ws::boundaries::Boundaries;
 use crate::ws::close;
-use crate::ws::frame::{self, Encoded};
+use crate::ws::frame::Encoded;
 use crate::ws::outbuf::{Full, OutBuf};
 use crate::ws::queue::EventQueue;
-
-/// How long a close handshake (or the last bytes before a close) may take.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Per-server settings every connection obeys.
 #[derive(Debug, Clone)]
@@ -349,57 +346,6 @@ impl Conn {
     /// The HTTP status this connection's handshake was refused with, if it was.
     pub fn rejected(&self) -> Option<u16> {
         self.rejected
-    }
-
-    /// Timers: handshake timeout, pings, dead peers, stuck closes.
-    pub fn tick(&mut self, now: Instant, limits: &Limits) {
-        let started = self.last_heard;
-        match &mut self.phase {
-            Phase::Handshake { .. } if now.duration_since(started) > limits.handshake_timeout => {
-                debug!("{}: handshake timeout", self.remote);
-                self.phase = Phase::Closed;
-            }
-            // Busy is not idle: a connection waiting for the backend (or paused by backpressure)
-            // may not be read, so its silence says nothing.
-            Phase::Open { .. }
-                if self.events.is_idle()
-                    && limits
-                        .idle_timeout
-                        .is_some_and(|idle| now.duration_since(self.last_message) >= idle) =>
-            {
-                info!("{}: idle timeout", self.id());
-                self.close(close::NORMAL, "idle timeout");
-            }
-            Phase::Open { wire, ping, .. } => {
-                let Some(interval) = limits.ping_interval else {
-                    return;
-                };
-                match *ping {
-                    Ping::Idle if now.duration_since(started) >= interval => {
-                        let _ = wire.out.push(frame::encode(frame::OP_PING, b""));
-                        *ping = Ping::Sent(now);
-                        self.flush();
-                    }
-                    Ping::Sent(at) if now.duration_since(at) >= interval => {
-                        info!("{}: no answer to ping, dropping", self.id());
-                        self.drop_socket(close::ABNORMAL, "ping timeout");
-                    }
-                    _ => {}
-                }
-            }
-            Phase::Failing { since, .. } if now.duration_since(*since) > CLOSE_TIMEOUT => {
-                self.send_failure();
-                self.flush();
-            }
-            Phase::Closing { since, .. }
-            | Phase::Finishing { since, .. }
-            | Phase::Lingering { since, .. }
-                if now.duration_since(*since) > CLOSE_TIMEOUT =>
-            {
-                self.phase = Phase::Closed;
-            }
-            _ => {}
-        }
     }
 
     pub(super) fn id(&self) -> &str {

@@ -12,4 +12,5 @@ mod opening;
 pub mod outbuf;
 pub mod queue;
 mod reading;
+mod timers;
 mod utf8_stream;
