@@ -162,9 +162,13 @@ impl Hub {
         targets: &[ConnKey],
         message: &Encoded,
     ) -> Vec<Option<io::Result<usize>>> {
+        // Two threads must never write to one socket (their frames could interleave): a target
+        // listed twice goes the queued way the second time.
+        let mut seen = HashSet::with_capacity(targets.len());
         let (positions, sockets): (Vec<usize>, Vec<&TcpStream>) = targets
             .iter()
             .enumerate()
+            .filter(|&(_, key)| seen.insert(*key))
             .filter_map(|(i, &key)| Some((i, self.peek(key)?.direct_socket()?)))
             .unzip();
         let mut outcomes: Vec<Option<io::Result<usize>>> =
