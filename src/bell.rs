@@ -26,10 +26,15 @@ impl Bell {
     /// Call after sending a result. The swap orders that send before the reactor's next
     /// `answer`, so a result is never left behind unannounced.
     pub fn ring(&self) -> io::Result<()> {
-        match self.rung.swap(true, Ordering::AcqRel) {
-            true => Ok(()),
-            false => self.waker.wake(),
+        if self.rung.swap(true, Ordering::AcqRel) {
+            return Ok(());
         }
+        let woken = self.waker.wake();
+        if woken.is_err() {
+            // Nobody heard it: let the next result ring again rather than never.
+            self.rung.store(false, Ordering::Release);
+        }
+        woken
     }
 
     /// The reactor heard the bell: call before draining the channel, so a result sent after

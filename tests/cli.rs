@@ -208,6 +208,10 @@ fn runs_configured_by_the_environment() {
         ("WSCGI_PUSH_LISTEN", push_text),
         // The command line wins over the environment.
         ("WSCGI_LOG_LEVEL", "nonsense".to_string()),
+        // A proxy in the environment is not used: the backend is reached directly.
+        ("HTTP_PROXY", "http://127.0.0.1:9".to_string()),
+        ("http_proxy", "http://127.0.0.1:9".to_string()),
+        ("ALL_PROXY", "http://127.0.0.1:9".to_string()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut wscgi = Proc::spawn(&["--log-level", "warn"], &env);

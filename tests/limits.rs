@@ -4,7 +4,6 @@
 mod support;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -63,59 +62,6 @@ fn send_fragmented(client: &mut Client, op: Data, parts: &[&[u8]]) {
         client.write(Message::Frame(frame)).unwrap();
     }
     client.flush().unwrap();
-}
-
-fn upgrade_request(path: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: wscgi.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-}
-
-fn raw_connect(server: &Wscgi, request: &[u8]) -> TcpStream {
-    let mut s = TcpStream::connect(server.ws_addr).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    s.write_all(request).unwrap();
-    s
-}
-
-/// A WebSocket opened by hand on `path`; the 101 head is consumed byte by byte, so nothing
-/// after it is lost.
-fn raw_ws(server: &Wscgi, path: &str) -> TcpStream {
-    let mut s = raw_connect(server, upgrade_request(path).as_bytes());
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).expect("a 101 response head");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
-    s
-}
-
-/// A client frame with a small payload, masked unless `mask` is None.
-fn raw_frame(first_byte: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mut f = vec![first_byte, payload.len() as u8];
-    match mask {
-        Some(key) => {
-            f[1] |= 0x80;
-            f.extend(key);
-            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        }
-        None => f.extend(payload),
-    }
-    f
-}
-
-/// Reads the next server frame, which must be a close frame with a code, and returns the code.
-fn raw_close_code(s: &mut TcpStream) -> u16 {
-    let mut start = [0u8; 4];
-    s.read_exact(&mut start).expect("a close frame from wscgi");
-    assert_eq!(start[0], 0x88, "a final close frame: {start:?}");
-    assert!((2..126).contains(&start[1]), "with a code: {start:?}");
-    u16::from_be_bytes([start[2], start[3]])
 }
 
 /// Echoes one text and one binary message of `len` bytes through a default server.
@@ -297,38 +243,6 @@ fn protocol_violations_close_with_1002_or_1007() {
         assert_eq!(close_event_code(&backend, path), code.to_string(), "{path}");
     }
     assert!(messages(&backend.requests()).is_empty());
-}
-
-#[test]
-fn a_violation_still_delivers_replies_to_earlier_messages_before_closing() {
-    // The echo is slow, so the violation arrives while the first message is at the backend.
-    let backend = TestBackend::start(|req| match req.event() {
-        "message" => BackendReply::ok()
-            .delay(Duration::from_millis(300))
-            .body(req.body.clone()),
-        _ => BackendReply::ok(),
-    });
-    let server = Wscgi::start(&backend.url(), &[]);
-    let key = Some([0x11, 0x22, 0x33, 0x44]);
-    let mut s = raw_ws(&server, "/late");
-    let mut burst = raw_frame(0x81, b"first", key);
-    burst.extend(raw_frame(0x81, b"second", key));
-    burst.extend(raw_frame(0xc1, b"bad", key)); // RSV1 set: protocol error
-    s.write_all(&burst).unwrap();
-    for expected in [&b"first"[..], b"second"] {
-        let mut head = [0u8; 2];
-        s.read_exact(&mut head)
-            .expect("an echo before the close frame");
-        assert_eq!(head, [0x81, expected.len() as u8], "an unmasked text frame");
-        let mut payload = vec![0u8; expected.len()];
-        s.read_exact(&mut payload).unwrap();
-        assert_eq!(payload, expected);
-    }
-    assert_eq!(raw_close_code(&mut s), 1002);
-    assert_eq!(close_event_code(&backend, "/late"), "1002");
-    let mut names = event_names(&backend);
-    names.retain(|n| n != "reset");
-    assert_eq!(names, ["open", "message", "message", "close"]);
 }
 
 #[test]

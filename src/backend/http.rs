@@ -28,6 +28,9 @@ impl HttpBackend {
         let config = Agent::config_builder()
             // 4xx and 5xx are answers with a meaning; we map them ourselves.
             .http_status_as_error(false)
+            // ureq would take a proxy from HTTP_PROXY/ALL_PROXY; our transport (tcp.rs) goes
+            // straight to the backend, as a local service should be reached.
+            .proxy(None)
             .timeout_global(Some(timeout))
             .max_redirects(0)
             .max_idle_connections(idle)
@@ -53,20 +56,18 @@ impl HttpBackend {
             builder = builder.content_type(ct);
         }
         let response = builder.send(&req.body[..]).map_err(map_error)?;
-        let status = response.status().as_u16();
-        let headers: Vec<(String, Vec<u8>)> = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
-            .collect();
+        // The headers are read in place, before the body takes the response.
+        let headers = response.headers().iter();
+        let parts = headers.map(|(n, v)| (n.as_str(), v.as_bytes()));
+        let mut reply = Reply::from_parts(response.status().as_u16(), parts, Bytes::new());
         let body = response
             .into_body()
             .with_config()
             .limit(self.max_body)
             .read_to_vec()
             .map_err(map_error)?;
-        let parts = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
-        Ok(Reply::from_parts(status, parts, Bytes::from(body)))
+        reply.body = Bytes::from(body);
+        Ok(reply)
     }
 }
 

@@ -83,12 +83,16 @@ impl Reply {
     }
 
     fn header(&mut self, name: &str, value: &[u8]) {
-        let lower = name.to_ascii_lowercase();
+        // HTTP responses arrive with lowercase names already; CGI ones may not.
+        let lower: std::borrow::Cow<str> = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => name.to_ascii_lowercase().into(),
+            false => name.into(),
+        };
         let Ok(value) = std::str::from_utf8(value).map(str::trim) else {
             self.warnings.push(format!("{name}: value is not UTF-8"));
             return;
         };
-        match lower.as_str() {
+        match &*lower {
             "content-type" => {
                 self.binary = is_binary_type(value);
                 self.content_type = Some(value.to_string());

@@ -8,13 +8,14 @@
 //! request made besides its write and read. Here the check is one `recv(MSG_PEEK |
 //! MSG_DONTWAIT)`, and a timeout is set only when it must change by more than [`SLACK`].
 //!
-//! Proxies are not supported: the backend is a local service, never reached through one.
+//! Proxies are not supported (the agent is built with none): the backend is a local service,
+//! never reached through one, whatever `HTTP_PROXY` says.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::Error;
 use ureq::unversioned::transport::{
@@ -42,11 +43,20 @@ impl<In: Transport> Connector<In> for LeanTcpConnector {
                 "unexpected connector before TCP",
             )));
         }
-        let timeout = details.timeout.not_zero().map(|t| *t);
+        // One budget for all addresses, shared out evenly among those not yet tried.
+        let deadline = details.timeout.not_zero().map(|t| Instant::now() + *t);
         let mut last = None;
-        for addr in &details.addrs {
-            let attempt = match timeout {
-                Some(t) => TcpStream::connect_timeout(addr, t),
+        let count = details.addrs.len();
+        for (n, addr) in details.addrs.iter().enumerate() {
+            let attempt = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let share = left / (count - n) as u32;
+                    if share.is_zero() {
+                        return Err(Error::Timeout(ureq::Timeout::Connect));
+                    }
+                    TcpStream::connect_timeout(addr, share)
+                }
                 None => TcpStream::connect(*addr),
             };
             match attempt {
@@ -121,11 +131,21 @@ impl Transport for LeanTcp {
             sock.set_read_timeout(set)?;
             self.read_timeout = set;
         }
+        let started = Instant::now();
         let input = self.buffers.input_append_buf();
         let amount = loop {
             match (&*sock).read(input) {
-                // A signal; the budget is checked again by ureq on the next call.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A signal: Linux does not restart reads that have a timeout. Go on with what is
+                // left of the budget, so signals cannot stretch it.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    let Some(budget) = budget else { continue };
+                    let left = budget.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(Error::Timeout(timeout.reason));
+                    }
+                    sock.set_read_timeout(Some(left))?;
+                    self.read_timeout = Some(left);
+                }
                 other => break other.map_err(|e| io_error(e, &timeout))?,
             }
         };

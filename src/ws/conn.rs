@@ -47,6 +47,9 @@ pub struct Limits {
     pub saturated: std::cell::Cell<bool>,
     /// `--origin` patterns (lowercase); empty allows all.
     pub origins: Vec<String>,
+    /// The longest one event may take at the backend, retries and backoff included: how long
+    /// a failing connection holds its close frame for replies still on their way.
+    pub reply_grace: Duration,
 }
 
 impl Limits {
@@ -75,6 +78,9 @@ impl Limits {
             static_files: config.static_dir.is_some(),
             idle_timeout: config.idle_timeout,
             origins: config.origins.clone(),
+            // Backoff doubles from 100 ms and is capped at 2 s (backend::Delivery::deliver).
+            reply_grace: config.backend_timeout * (config.retries + 1)
+                + Duration::from_secs(2) * config.retries,
         }
     }
 }

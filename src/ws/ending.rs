@@ -106,7 +106,11 @@ impl Conn {
             Phase::Open { .. } => {
                 // Messages the client sent before the shutdown are accepted, not lost.
                 self.read_frames(limits, Readable::Unsure);
-                self.close(close::GOING_AWAY, "server shutting down");
+                // Unless that last read found a violation: then the connection is failing,
+                // and its close frame waits for the replies already on their way.
+                if self.is_open() {
+                    self.close(close::GOING_AWAY, "server shutting down");
+                }
             }
             Phase::Handshake { .. } => self.phase = Phase::Closed,
             _ => {}

@@ -27,9 +27,15 @@ impl Conn {
         };
         // Until the socket says WouldBlock, stopping (at a limit) leaves bytes unread.
         self.backlog = Backlog::Unread;
-        while self.events.waiting() < limits.max_pending
-            && !(limits.saturated.get() && self.events.waiting() > 0)
-        {
+        loop {
+            // Backpressure holds an open client's messages in its socket. A closing one sends
+            // nothing we keep (messages after our close frame are dropped), and its close reply
+            // must be read, so it is never paused.
+            let waiting = self.events.waiting();
+            let paused = waiting >= limits.max_pending || (limits.saturated.get() && waiting > 0);
+            if paused && self.is_open() {
+                return;
+            }
             let (wire, ws, frames) = match &mut self.phase {
                 Phase::Open {
                     wire, ws, frames, ..

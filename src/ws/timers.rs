@@ -48,7 +48,7 @@ impl Conn {
                     _ => {}
                 }
             }
-            Phase::Failing { since, .. } if now.duration_since(*since) > CLOSE_TIMEOUT => {
+            Phase::Failing { since, .. } if now.duration_since(*since) > limits.reply_grace => {
                 self.send_failure();
                 self.flush();
             }

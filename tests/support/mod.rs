@@ -10,6 +10,8 @@
 //! - blocking WebSocket client helpers built on tungstenite ([`connect`],
 //!   [`recv_text`], [`recv_close`], ...) (`client.rs`);
 //! - [`http`]: a raw one-shot HTTP client for the push API (`http_client.rs`);
+//! - WebSocket clients by hand ([`raw_ws`], [`raw_frame`], [`read_frame`], ...) for frames no
+//!   client library sends (`raw_ws.rs`);
 //! - [`wait_until`]: polling a condition with a deadline (`wait.rs`).
 //!
 //! Not re-exported: [`procs`], real programs (finding them, temp dirs, free ports, process
@@ -28,6 +30,7 @@ mod client;
 mod describe;
 mod http_client;
 pub mod procs;
+mod raw_ws;
 mod server;
 mod wait;
 mod wire;
@@ -38,6 +41,7 @@ pub use self::{
     backend::{BackendReply, BackendRequest, ReplyAction, TestBackend},
     client::{Client, connect, connect_with, recv_binary, recv_close, recv_text, try_connect_with},
     http_client::{HttpResponse, http},
+    raw_ws::{raw_close_code, raw_connect, raw_frame, raw_ws, read_frame, upgrade_request},
     server::Wscgi,
     wait::wait_until,
 };

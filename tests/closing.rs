@@ -1,0 +1,119 @@
+//! How connections end when the protocol is broken or the backend closes them: what is still
+//! delivered first, and that the close handshake completes cleanly even while reading is paused.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const T: Duration = Duration::from_secs(5);
+const KEY: Option<[u8; 4]> = Some([0x11, 0x22, 0x33, 0x44]);
+
+fn close_event_code(backend: &TestBackend, path: &str) -> String {
+    let is_it = |q: &BackendRequest| q.event() == "close" && q.header("ws-path") == Some(path);
+    let reqs = backend.wait_for(T, |r| r.iter().any(is_it));
+    let close = reqs.into_iter().find(is_it).unwrap();
+    close.header("ws-close-code").unwrap_or("-").to_string()
+}
+
+/// Answers wscgi's close frame like a client does, then expects a clean end of stream (FIN)
+/// soon: not a reset after the close timeout.
+fn finish_close_handshake(s: &mut TcpStream, close_payload: &[u8]) {
+    s.write_all(&raw_frame(0x88, &close_payload[..2], KEY))
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let end = s.read_to_end(&mut rest);
+    let took = started.elapsed();
+    assert!(
+        end.is_ok() && took < Duration::from_secs(2),
+        "a clean close expected, got {end:?} after {took:?}"
+    );
+}
+
+#[test]
+fn a_violation_still_delivers_replies_to_earlier_messages_before_closing() {
+    // The echo is slow, so the violation arrives while the first message is at the backend.
+    let backend = TestBackend::start(|req| match req.event() {
+        "message" => BackendReply::ok()
+            .delay(Duration::from_millis(300))
+            .body(req.body.clone()),
+        _ => BackendReply::ok(),
+    });
+    let server = Wscgi::start(&backend.url(), &[]);
+    let mut s = raw_ws(&server, "/late");
+    let mut burst = raw_frame(0x81, b"first", KEY);
+    burst.extend(raw_frame(0x81, b"second", KEY));
+    burst.extend(raw_frame(0xc1, b"bad", KEY)); // RSV1 set: protocol error
+    s.write_all(&burst).unwrap();
+    for expected in [&b"first"[..], b"second"] {
+        let mut head = [0u8; 2];
+        s.read_exact(&mut head)
+            .expect("an echo before the close frame");
+        assert_eq!(head, [0x81, expected.len() as u8], "an unmasked text frame");
+        let mut payload = vec![0u8; expected.len()];
+        s.read_exact(&mut payload).unwrap();
+        assert_eq!(payload, expected);
+    }
+    assert_eq!(raw_close_code(&mut s), 1002);
+    assert_eq!(close_event_code(&backend, "/late"), "1002");
+    let mut names: Vec<String> = backend
+        .requests()
+        .iter()
+        .map(|q| q.event().to_string())
+        .collect();
+    names.retain(|n| n != "reset");
+    assert_eq!(names, ["open", "message", "message", "close"]);
+}
+
+#[test]
+fn a_failing_connection_waits_for_a_reply_slower_than_the_close_timeout() {
+    // 5.5 s: longer than the 5 s a close handshake may take, shorter than --backend-timeout.
+    let backend = TestBackend::start(|req| match req.event() {
+        "message" => BackendReply::ok()
+            .delay(Duration::from_millis(5500))
+            .body(req.body.clone()),
+        _ => BackendReply::ok(),
+    });
+    let server = Wscgi::start(&backend.url(), &[]);
+    let mut s = raw_ws(&server, "/slow");
+    let mut burst = raw_frame(0x81, b"first", KEY);
+    burst.extend(raw_frame(0xc1, b"bad", KEY)); // RSV1 set: protocol error
+    s.write_all(&burst).unwrap();
+    assert_eq!(
+        read_frame(&mut s),
+        (0x81, b"first".to_vec()),
+        "the echo, then the close"
+    );
+    assert_eq!(raw_close_code(&mut s), 1002);
+}
+
+#[test]
+fn a_close_reply_is_read_while_the_connection_is_paused_at_max_pending() {
+    // "a" is answered slowly with a close request; meanwhile "b", "c" and "d" fill
+    // --max-pending, so reading is paused when the client answers the close frame.
+    let backend = TestBackend::start(|req| match req.event() {
+        "message" if req.body == b"a" => BackendReply::ok()
+            .delay(Duration::from_millis(400))
+            .header("WS-Close", "4000 kicked"),
+        "message" => BackendReply::ok().delay(Duration::from_millis(300)),
+        _ => BackendReply::ok(),
+    });
+    let server = Wscgi::start(&backend.url(), &["--max-pending", "2"]);
+    let mut s = raw_ws(&server, "/kick");
+    let mut burst = raw_frame(0x81, b"a", KEY);
+    burst.extend(raw_frame(0x81, b"b", KEY));
+    s.write_all(&burst).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut more = raw_frame(0x81, b"c", KEY);
+    more.extend(raw_frame(0x81, b"d", KEY));
+    s.write_all(&more).unwrap();
+    let (first, payload) = read_frame(&mut s);
+    assert_eq!(first, 0x88, "a close frame: {payload:?}");
+    assert_eq!(payload[..2], 4000u16.to_be_bytes());
+    finish_close_handshake(&mut s, &payload);
+    assert_eq!(close_event_code(&backend, "/kick"), "4000");
+}
