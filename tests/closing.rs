@@ -12,13 +12,6 @@ use support::*;
 const T: Duration = Duration::from_secs(5);
 const KEY: Option<[u8; 4]> = Some([0x11, 0x22, 0x33, 0x44]);
 
-fn close_event_code(backend: &TestBackend, path: &str) -> String {
-    let is_it = |q: &BackendRequest| q.event() == "close" && q.header("ws-path") == Some(path);
-    let reqs = backend.wait_for(T, |r| r.iter().any(is_it));
-    let close = reqs.into_iter().find(is_it).unwrap();
-    close.header("ws-close-code").unwrap_or("-").to_string()
-}
-
 /// Answers wscgi's close frame like a client does, then expects a clean end of stream (FIN)
 /// soon: not a reset after the close timeout.
 fn finish_close_handshake(s: &mut TcpStream, close_payload: &[u8]) {
@@ -59,12 +52,8 @@ fn a_violation_still_delivers_replies_to_earlier_messages_before_closing() {
         assert_eq!(payload, expected);
     }
     assert_eq!(raw_close_code(&mut s), 1002);
-    assert_eq!(close_event_code(&backend, "/late"), "1002");
-    let mut names: Vec<String> = backend
-        .requests()
-        .iter()
-        .map(|q| q.event().to_string())
-        .collect();
+    assert_eq!(backend.close_code_on("/late", T), "1002");
+    let mut names = backend.event_names();
     names.retain(|n| n != "reset");
     assert_eq!(names, ["open", "message", "message", "close"]);
 }
@@ -115,5 +104,5 @@ fn a_close_reply_is_read_while_the_connection_is_paused_at_max_pending() {
     assert_eq!(first, 0x88, "a close frame: {payload:?}");
     assert_eq!(payload[..2], 4000u16.to_be_bytes());
     finish_close_handshake(&mut s, &payload);
-    assert_eq!(close_event_code(&backend, "/kick"), "4000");
+    assert_eq!(backend.close_code_on("/kick", T), "4000");
 }

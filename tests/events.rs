@@ -108,11 +108,7 @@ fn open_reply_can_reject_with_status_and_body() {
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
     std::thread::sleep(Duration::from_millis(200));
-    let events: Vec<String> = backend
-        .requests()
-        .iter()
-        .map(|r| r.event().to_string())
-        .collect();
+    let events = backend.event_names();
     assert_eq!(
         events,
         ["reset", "open"],

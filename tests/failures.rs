@@ -15,18 +15,6 @@ const FAST: [&str; 4] = ["--retries", "1", "--backend-timeout", "500ms"];
 /// Longer than FAST's --backend-timeout.
 const SLOW: Duration = Duration::from_secs(2);
 
-/// What [`TestBackend::echo`] answers, for handlers that echo all but a few requests.
-fn echo_reply(req: &BackendRequest) -> BackendReply {
-    if req.event() != "message" {
-        return BackendReply::ok();
-    }
-    let reply = BackendReply::ok().body(req.body.clone());
-    match req.header("content-type") {
-        Some(ct) => reply.header("Content-Type", ct),
-        None => reply,
-    }
-}
-
 /// A backend URL where nothing listens.
 fn dead_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -64,14 +52,6 @@ fn seqs(reqs: &[BackendRequest], event: &str) -> Vec<u64> {
         .collect()
 }
 
-fn event_names(backend: &TestBackend) -> Vec<String> {
-    backend
-        .requests()
-        .iter()
-        .map(|q| q.event().to_string())
-        .collect()
-}
-
 /// The service survived: a new connection gets its message echoed.
 fn assert_healthy(server: &Wscgi) {
     let mut client = connect(&server.ws_url("/"));
@@ -84,7 +64,7 @@ fn a_5xx_to_a_message_is_tried_retries_plus_one_times_then_closes_1011() {
     for (retries, tries) in [(None, 3), (Some("0"), 1), (Some("1"), 2)] {
         let backend = TestBackend::start(|req| match req.body_str().as_str() {
             "boom" => BackendReply::ok().status(500),
-            _ => echo_reply(req),
+            _ => BackendReply::echo_of(req),
         });
         let extra: Vec<&str> = retries.map_or(vec![], |r| vec!["--retries", r]);
         let server = Wscgi::start(&backend.url(), &extra);
@@ -122,7 +102,7 @@ fn every_kind_of_message_failure_closes_1011_after_retries() {
     for (name, reply, extra) in cases {
         let backend = TestBackend::start(move |req| match req.body_str().as_str() {
             "boom" => reply.clone(),
-            _ => echo_reply(req),
+            _ => BackendReply::echo_of(req),
         });
         let server = Wscgi::start(&backend.url(), &args(&FAST, extra));
         let mut client = connect(&server.ws_url("/"));
@@ -176,7 +156,7 @@ fn failed_opens_get_502_or_503_and_no_close_event() {
         );
         // Proving an absence: give a wrongly queued close event time to arrive.
         std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(event_names(&backend), ["reset", "open", "open"], "{name}");
+        assert_eq!(backend.event_names(), ["reset", "open", "open"], "{name}");
     }
 }
 
@@ -184,7 +164,7 @@ fn failed_opens_get_502_or_503_and_no_close_event() {
 fn a_4xx_to_a_message_is_an_answer_delivered_to_the_client() {
     let backend = TestBackend::start(|req| match req.body_str().as_str() {
         "missing" => BackendReply::ok().status(404).body("no such thing"),
-        _ => echo_reply(req),
+        _ => BackendReply::echo_of(req),
     });
     let server = Wscgi::start(&backend.url(), &[]);
     let mut client = connect(&server.ws_url("/"));
@@ -205,7 +185,7 @@ fn a_retry_that_succeeds_hides_the_failure() {
     let backend = TestBackend::start(move |req| match req.event() {
         "open" if opens.fetch_add(1, SeqCst) == 0 => BackendReply::garbage(),
         "message" if messages.fetch_add(1, SeqCst) < 2 => BackendReply::ok().status(500),
-        _ => echo_reply(req),
+        _ => BackendReply::echo_of(req),
     });
     let server = Wscgi::start(&backend.url(), &[]);
     let mut client = connect(&server.ws_url("/"));
@@ -227,7 +207,7 @@ fn a_retry_that_succeeds_hides_the_failure() {
 fn a_failed_close_event_is_only_logged() {
     let backend = TestBackend::start(|req| match req.event() {
         "close" => BackendReply::ok().status(500),
-        _ => echo_reply(req),
+        _ => BackendReply::echo_of(req),
     });
     let server = Wscgi::start(&backend.url(), &FAST);
     let mut client = connect(&server.ws_url("/"));
@@ -243,7 +223,7 @@ fn a_failed_close_event_is_only_logged() {
 #[test]
 fn a_slow_connection_does_not_hold_up_others() {
     let backend = TestBackend::start(|req| {
-        let reply = echo_reply(req);
+        let reply = BackendReply::echo_of(req);
         match req.event() == "message" && req.target.contains("slow") {
             true => reply.delay(Duration::from_secs(1)),
             false => reply,
@@ -292,7 +272,7 @@ fn late_reset_backend() -> TestBackend {
     let resets = AtomicUsize::new(0);
     TestBackend::start(move |req| match req.event() {
         "reset" if resets.fetch_add(1, SeqCst) < 2 => BackendReply::ok().status(503),
-        _ => echo_reply(req),
+        _ => BackendReply::echo_of(req),
     })
 }
 

@@ -20,25 +20,12 @@ const PLAIN_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 /// The start of a TLS ClientHello: what a client speaking TLS to a plain port sends.
 const TLS_HELLO: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n";
 
-fn event_names(backend: &TestBackend) -> Vec<String> {
-    let reqs = backend.requests();
-    reqs.iter().map(|q| q.event().to_string()).collect()
-}
-
 fn messages(reqs: &[BackendRequest]) -> Vec<&BackendRequest> {
     reqs.iter().filter(|q| q.event() == "message").collect()
 }
 
 fn close_code(client: &mut Client) -> u16 {
     u16::from(recv_close(client).expect("a close frame with a code").code)
-}
-
-/// Waits for the close event of the connection opened on `path` and returns its code.
-fn close_event_code(backend: &TestBackend, path: &str) -> String {
-    let is_it = |q: &BackendRequest| q.event() == "close" && q.header("ws-path") == Some(path);
-    let reqs = backend.wait_for(T, |r| r.iter().any(is_it));
-    let close = reqs.into_iter().find(is_it).unwrap();
-    close.header("ws-close-code").unwrap_or("-").to_string()
 }
 
 /// `pending_events` from the push API's description of connection `id`.
@@ -129,12 +116,12 @@ fn messages_over_max_message_close_with_1009() {
     let mut whole = connect(&server.ws_url("/whole"));
     whole.send(Message::binary(vec![1u8; 1025])).unwrap();
     assert_eq!(close_code(&mut whole), 1009);
-    assert_eq!(close_event_code(&backend, "/whole"), "1009");
+    assert_eq!(backend.close_code_on("/whole", T), "1009");
 
     let mut pieces = connect(&server.ws_url("/pieces"));
     send_fragmented(&mut pieces, Data::Text, &[&[b'x'; 600], &[b'y'; 600]]);
     assert_eq!(close_code(&mut pieces), 1009);
-    assert_eq!(close_event_code(&backend, "/pieces"), "1009");
+    assert_eq!(backend.close_code_on("/pieces", T), "1009");
     let reqs = backend.requests();
     assert!(
         messages(&reqs).is_empty(),
@@ -192,7 +179,7 @@ fn a_client_ping_is_answered_by_wscgi_itself() {
     // Events of one connection are sent in order: a ping event would come before this one.
     client.send(Message::text("after")).unwrap();
     assert_eq!(recv_text(&mut client), "after");
-    assert_eq!(event_names(&backend), ["reset", "open", "message"]);
+    assert_eq!(backend.event_names(), ["reset", "open", "message"]);
 }
 
 #[test]
@@ -219,7 +206,7 @@ fn a_client_that_never_answers_pings_is_dropped_with_1006() {
     let server = Wscgi::start(&backend.url(), &["--ping-interval", "1s"]);
     let silent = raw_ws(&server, "/silent");
     let started = Instant::now();
-    assert_eq!(close_event_code(&backend, "/silent"), "1006");
+    assert_eq!(backend.close_code_on("/silent", T), "1006");
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(1), "dropped early ({took:?})");
     assert!(took < Duration::from_secs(4), "dropped only after {took:?}");
@@ -240,7 +227,7 @@ fn protocol_violations_close_with_1002_or_1007() {
         let mut s = raw_ws(&server, path);
         s.write_all(&frame).unwrap();
         assert_eq!(raw_close_code(&mut s), code, "{path}");
-        assert_eq!(close_event_code(&backend, path), code.to_string(), "{path}");
+        assert_eq!(backend.close_code_on(path, T), code.to_string(), "{path}");
     }
     assert!(messages(&backend.requests()).is_empty());
 }
@@ -275,7 +262,7 @@ fn malformed_handshakes_are_answered_without_the_backend() {
     }
     // Proving an absence: give a wrongly dispatched open event time to arrive.
     thread::sleep(Duration::from_millis(200));
-    assert_eq!(event_names(&backend), ["reset"]);
+    assert_eq!(backend.event_names(), ["reset"]);
 }
 
 #[test]

@@ -14,11 +14,6 @@ use tungstenite::Message;
 const T: Duration = Duration::from_secs(5);
 const SECRET: &str = "s3cret";
 
-fn events(backend: &TestBackend) -> Vec<String> {
-    let reqs = backend.requests();
-    reqs.iter().map(|q| q.event().to_string()).collect()
-}
-
 #[test]
 fn origin_allow_list_refuses_other_sites_before_the_backend() {
     let backend = TestBackend::echo();
@@ -43,7 +38,7 @@ fn origin_allow_list_refuses_other_sites_before_the_backend() {
     // Proving an absence: give a wrongly dispatched open event time to arrive.
     thread::sleep(Duration::from_millis(200));
     assert_eq!(
-        events(&backend),
+        backend.event_names(),
         ["reset"],
         "refused origins never reach the backend"
     );

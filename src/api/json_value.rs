@@ -276,7 +276,7 @@ impl Parser<'_> {
         }
     }
 
-    /// `\uXXXX`, or two of them forming a surrogate pair; `pos` is at the `u`.
+    /// A `\u` escape (four hex digits), or two of them forming a surrogate pair; `pos` is at the `u`.
     fn unicode_escape(&mut self, at: usize) -> Result<char, JsonError> {
         let lone = error(at, "lone surrogate");
         self.pos += 1;

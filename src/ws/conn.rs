@@ -330,11 +330,17 @@ impl Conn {
 
     /// Queues one encoded message (shared bytes). A client too slow to take it is closed.
     pub fn send(&mut self, message: Encoded) -> Result<(), SendError> {
+        self.send_rest(message, 0)
+    }
+
+    /// Queues `message` less its first `sent` bytes, which were written to the socket already
+    /// (see `ws::direct`), and counts the whole message as sent.
+    pub(super) fn send_rest(&mut self, message: Encoded, sent: usize) -> Result<(), SendError> {
         // A failing connection still takes the replies to messages it sent before.
         let (Phase::Open { wire, .. } | Phase::Failing { wire, .. }) = &mut self.phase else {
             return Err(SendError::NotOpen);
         };
-        if wire.out.push(message.bytes) == Err(Full) {
+        if sent < message.bytes.len() && wire.out.push(message.bytes.slice(sent..)) == Err(Full) {
             warn!("{}: slow consumer, closing", self.id());
             self.close(close::POLICY, "slow consumer");
             return Err(SendError::SlowConsumer);

@@ -11,13 +11,12 @@
 use std::io::{self, Write};
 use std::thread;
 
-use log::{debug, warn};
+use log::debug;
 use mio::net::TcpStream;
 
 use super::close;
 use super::conn::{Conn, Phase, SendError};
 use super::frame::Encoded;
-use super::outbuf::Full;
 
 impl Conn {
     /// The socket, when a message may be written to it directly: open, and nothing queued.
@@ -35,27 +34,14 @@ impl Conn {
         message: &Encoded,
         written: io::Result<usize>,
     ) -> Result<(), SendError> {
-        let written = match written {
-            Ok(n) => n,
+        match written {
+            Ok(sent) => self.send_rest(message.clone(), sent),
             Err(e) => {
                 debug!("{}: write failed: {e}", self.remote);
                 self.drop_socket(close::ABNORMAL, "write failed");
-                return Err(SendError::NotOpen);
+                Err(SendError::NotOpen)
             }
-        };
-        let Phase::Open { wire, .. } = &mut self.phase else {
-            return Err(SendError::NotOpen);
-        };
-        if written < message.bytes.len()
-            && wire.out.push(message.bytes.slice(written..)) == Err(Full)
-        {
-            warn!("{}: slow consumer, closing", self.id());
-            self.close(close::POLICY, "slow consumer");
-            return Err(SendError::SlowConsumer);
         }
-        self.traffic.messages_out += 1;
-        self.traffic.bytes_out += message.payload_len as u64;
-        Ok(())
     }
 }
 

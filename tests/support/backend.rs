@@ -109,6 +109,19 @@ impl BackendReply {
         }
     }
 
+    /// What [`TestBackend::echo`] answers: a message comes back with its body and
+    /// Content-Type; anything else gets 200 empty.
+    pub fn echo_of(req: &BackendRequest) -> Self {
+        if req.event() != "message" {
+            return BackendReply::ok();
+        }
+        let reply = BackendReply::ok().body(req.body.clone());
+        match req.header("content-type") {
+            Some(ct) => reply.header("Content-Type", ct),
+            None => reply,
+        }
+    }
+
     pub fn status(mut self, s: u16) -> Self {
         self.status = s;
         self
@@ -231,16 +244,7 @@ impl TestBackend {
     /// open/close/reset (and anything else) → 200 empty; message → 200 with
     /// the same body and Content-Type.
     pub fn echo() -> TestBackend {
-        TestBackend::start(|req| {
-            if req.event() != "message" {
-                return BackendReply::ok();
-            }
-            let reply = BackendReply::ok().body(req.body.clone());
-            match req.header("content-type") {
-                Some(ct) => reply.header("Content-Type", ct),
-                None => reply,
-            }
-        })
+        TestBackend::start(BackendReply::echo_of)
     }
 
     /// The URL to give wscgi as `--backend`.
@@ -255,6 +259,21 @@ impl TestBackend {
     /// Every request recorded so far, in arrival order.
     pub fn requests(&self) -> Vec<BackendRequest> {
         lock(&self.shared.requests).clone()
+    }
+
+    /// The `WS-Event` of every request recorded so far, in arrival order.
+    pub fn event_names(&self) -> Vec<String> {
+        let all = lock(&self.shared.requests);
+        all.iter().map(|r| r.event().to_string()).collect()
+    }
+
+    /// Waits up to `timeout` for the close event of the connection opened on `path` (unique
+    /// within a test) and returns its `WS-Close-Code`.
+    pub fn close_code_on(&self, path: &str, timeout: Duration) -> String {
+        let is_it = |q: &BackendRequest| q.event() == "close" && q.header("ws-path") == Some(path);
+        let reqs = self.wait_for(timeout, |r| r.iter().any(is_it));
+        let close = reqs.into_iter().find(is_it).expect("the close event");
+        close.header("ws-close-code").unwrap_or("-").to_string()
     }
 
     /// The recorded requests whose `WS-Connection-Id` is `conn_id`.
