@@ -17,8 +17,10 @@
 //! - [`config`]: options, defaults, `--help`.
 //! - [`server`]: the mio reactor; `server::hub` owns the connections and dispatches events.
 //! - [`ws`]: handshake parsing, the per-connection state machine, framing, close codes.
-//! - [`events`]: what crosses threads. [`pool`]: worker threads. [`bell`]: waking the reactor.
-//! - [`backend`]: routes, building the request for an event, HTTP/CGI/FastCGI, replies, retries.
+//! - [`events`]: what crosses threads (events, jobs, completions, [`events::BackendError`]);
+//!   [`reply`]: the backend's answer to one event. Both sit below every module that uses them.
+//!   [`pool`]: worker threads. [`bell`]: waking the reactor.
+//! - [`backend`]: routes, building the request for an event, HTTP/CGI/FastCGI, retries.
 //! - [`api`]: the push API's parser, routes and responses; batch and its JSON parser.
 //! - [`channels`]: channel membership. [`metrics`]: counters and `/metrics`.
 //! - [`static_files`]: `--static`, served by the workers.
@@ -40,6 +42,7 @@ pub mod logger;
 pub mod metrics;
 pub mod pool;
 pub mod random;
+pub mod reply;
 pub mod server;
 pub mod signals;
 pub mod static_files;

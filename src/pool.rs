@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use log::error;
 
-use crate::backend::{BackendError, Delivery};
+use crate::backend::Delivery;
 use crate::bell::Bell;
 use crate::conn_id::ConnKey;
+use crate::events::BackendError;
 use crate::events::{Completion, Done, Event, Job, Work};
 use crate::static_files;
 

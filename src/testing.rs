@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use tungstenite::Bytes;
 
-use crate::backend::Reply;
 use crate::config::Config;
 use crate::conn_id::ConnKey;
 use crate::events::EventKind;
+use crate::reply::Reply;
 use crate::ws::close;
 use crate::ws::conn::{Conn, Limits, Readable};
 

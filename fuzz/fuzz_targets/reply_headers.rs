@@ -1,9 +1,8 @@
-//! `backend::Reply::from_parts` and `backend::reply::apply_meta`. Input is CGI-like text:
+//! `reply::Reply::from_parts` and `reply::apply_meta`. Input is CGI-like text:
 //! a status line, header lines `Name: value` (split at the first ':'), a blank line, the body.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use wscgi::backend::Reply;
-use wscgi::backend::reply::{MAX_META_ENTRIES, MAX_META_NAME, MAX_META_VALUE, apply_meta};
+use wscgi::reply::{MAX_META_ENTRIES, MAX_META_NAME, MAX_META_VALUE, Reply, apply_meta};
 use wscgi::ws::close;
 
 fn check_meta(meta: &mut Vec<(String, String)>, changes: &[(String, String)]) {

@@ -19,7 +19,8 @@ use std::time::Duration;
 use tungstenite::Bytes;
 
 use super::cgi_response::{self, MAX_HEAD};
-use super::{BackendError, Reply};
+use crate::events::BackendError;
+use crate::reply::Reply;
 
 /// Longest stderr line logged; the rest of the line is dropped.
 const MAX_LOG_LINE: usize = 1024;

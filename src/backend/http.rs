@@ -13,7 +13,8 @@ use ureq::unversioned::transport::{Connector, NextTimeout};
 
 use super::request::BackendRequest;
 use super::tcp::LeanTcpConnector;
-use super::{BackendError, Reply};
+use crate::events::BackendError;
+use crate::reply::Reply;
 
 #[derive(Debug)]
 pub struct HttpBackend {

@@ -6,63 +6,18 @@ pub mod cgi_env;
 pub mod cgi_response;
 pub mod fastcgi;
 pub mod http;
-pub mod reply;
 pub mod request;
 pub mod sign;
 pub mod spec;
 mod tcp;
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::config::{Config, EventFormat};
-use crate::events::Event;
+use crate::events::{BackendError, Event};
+use crate::reply::Reply;
 use crate::static_files::{self, StaticRequest};
-pub use reply::Reply;
 use spec::BackendSpec;
-
-/// Why an event could not be delivered. Each variant is retried; after the last retry the
-/// edge maps it: open → 502/503 to the client, message → close 1011, close → logged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackendError {
-    /// Connection refused, host not found, network unreachable.
-    Unreachable(String),
-    /// No complete answer within `--backend-timeout`; names the phase.
-    Timeout(String),
-    /// The backend answered with a 5xx status.
-    Status(u16),
-    /// The answer was not a valid HTTP response.
-    Invalid(String),
-    /// The answer's body was larger than `--max-message`.
-    TooLarge,
-    /// The worker panicked while handling the event.
-    Panicked,
-}
-
-impl fmt::Display for BackendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BackendError::Unreachable(e) => write!(f, "backend unreachable: {e}"),
-            BackendError::Timeout(phase) => write!(f, "backend timed out ({phase})"),
-            BackendError::Status(s) => write!(f, "backend answered {s}"),
-            BackendError::Invalid(e) => write!(f, "invalid backend response: {e}"),
-            BackendError::TooLarge => write!(f, "backend response too large"),
-            BackendError::Panicked => write!(f, "worker panicked"),
-        }
-    }
-}
-
-impl std::error::Error for BackendError {}
-
-impl BackendError {
-    /// The status a client gets when its open event failed.
-    pub fn open_status(&self) -> u16 {
-        match self {
-            BackendError::Unreachable(_) | BackendError::Timeout(_) => 503,
-            _ => 502,
-        }
-    }
-}
 
 /// Where one route's events go.
 #[derive(Debug)]

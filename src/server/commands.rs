@@ -41,12 +41,11 @@ impl Hub {
                 binary,
                 exclude,
             } => {
-                let exclude = self.exclusions(&exclude, None);
-                let fanout = self.publish(
-                    std::slice::from_ref(&channel),
-                    &frame::message(binary, &data),
-                    &exclude,
-                );
+                let message = frame::message(binary, &data);
+                let fanout = self.fan_out(|r| {
+                    let exclude = r.exclusions(&exclude, None);
+                    r.publish(std::slice::from_ref(&channel), &message, &exclude)
+                });
                 Ok(fanout_response(
                     fanout,
                     Object::new().str("channel", &channel),
@@ -58,9 +57,11 @@ impl Hub {
                 binary,
                 exclude,
             } => {
-                let exclude = self.exclusions(&exclude, None);
-                let fanout =
-                    self.broadcast(prefix.as_deref(), &frame::message(binary, &data), &exclude);
+                let message = frame::message(binary, &data);
+                let fanout = self.fan_out(|r| {
+                    let exclude = r.exclusions(&exclude, None);
+                    r.broadcast(prefix.as_deref(), &message, &exclude)
+                });
                 Ok(fanout_response(
                     fanout,
                     Object::new().str("path", prefix.as_deref().unwrap_or("/")),

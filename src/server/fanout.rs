@@ -1,16 +1,20 @@
 //! One message to many clients: channel publishes, broadcasts, and the channel headers of a
-//! backend reply. The message is framed once; every recipient queues the same bytes.
+//! backend reply. The message is framed once; every recipient queues the same bytes. Fan-out
+//! works on what the hub lends it for one call ([`Recipients`]) and hands back the targets
+//! that failed, so it never needs the hub itself.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 
 use mio::net::TcpStream;
 
 use log::warn;
 
-use super::hub::Hub;
-use crate::backend::Reply;
+use super::clients::{self, Clients};
+use crate::channels::Channels;
 use crate::conn_id::ConnKey;
+use crate::metrics::Metrics;
+use crate::reply::Reply;
 use crate::ws::direct;
 use crate::ws::frame::{self, Encoded};
 
@@ -55,10 +59,29 @@ pub struct Fanout {
     pub skipped: usize,
 }
 
-impl Hub {
+/// A fan-out's outcome, with the targets whose state changed because they could not take the
+/// message: the hub looks after each (its close event, its removal).
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub fanout: Fanout,
+    pub failed: Vec<ConnKey>,
+}
+
+/// What one fan-out works on, lent by the hub for the call.
+pub struct Recipients<'a> {
+    pub clients: &'a mut Clients,
+    pub channels: &'a mut Channels,
+    /// Public connection id to key, for `WS-Exclude` and the push API's `exclude`.
+    pub ids: &'a HashMap<String, ConnKey>,
+    pub metrics: &'a mut Metrics,
+    /// Threads a large fan-out is written by (see `ws::direct`).
+    pub writers: usize,
+}
+
+impl Recipients<'_> {
     /// Applies a reply's channel headers for connection `key`.
-    pub(super) fn route(&mut self, key: ConnKey, routing: Routing) {
-        if self.get(key).is_some_and(|c| c.is_open()) {
+    pub fn route(&mut self, key: ConnKey, routing: Routing) -> Sent {
+        if clients::peek(self.clients, key).is_some_and(|c| c.is_open()) {
             for name in &routing.unsubscribe {
                 self.channels.unsubscribe(name, key);
             }
@@ -70,12 +93,13 @@ impl Hub {
         }
         if let Some(message) = &routing.message {
             let exclude = self.exclusions(&routing.exclude, Some(key));
-            self.publish(&routing.publish, message, &exclude);
+            return self.publish(&routing.publish, message, &exclude);
         }
+        Sent::default()
     }
 
     /// Ids (and `self`, meaning `sender`) to keys; unknown ids are simply not excluded.
-    pub(super) fn exclusions(&self, ids: &[String], sender: Option<ConnKey>) -> HashSet<ConnKey> {
+    pub fn exclusions(&self, ids: &[String], sender: Option<ConnKey>) -> HashSet<ConnKey> {
         ids.iter()
             .filter_map(|id| match id.as_str() {
                 "self" => sender,
@@ -85,12 +109,12 @@ impl Hub {
     }
 
     /// Sends to every member of `channels` (once each, even if in several).
-    pub(super) fn publish(
+    pub fn publish(
         &mut self,
         channels: &[String],
         message: &Encoded,
         exclude: &HashSet<ConnKey>,
-    ) -> Fanout {
+    ) -> Sent {
         let mut targets: Vec<ConnKey> = Vec::new();
         for name in channels {
             if let Some(members) = self.channels.members(name) {
@@ -105,12 +129,12 @@ impl Hub {
     }
 
     /// Sends to every open connection whose path starts with `prefix`.
-    pub(super) fn broadcast(
+    pub fn broadcast(
         &mut self,
         prefix: Option<&str>,
         message: &Encoded,
         exclude: &HashSet<ConnKey>,
-    ) -> Fanout {
+    ) -> Sent {
         let targets: Vec<ConnKey> = self
             .clients
             .iter()
@@ -123,15 +147,14 @@ impl Hub {
         self.deliver(&targets, message)
     }
 
-    fn deliver(&mut self, targets: &[ConnKey], message: &Encoded) -> Fanout {
+    fn deliver(&mut self, targets: &[ConnKey], message: &Encoded) -> Sent {
         let direct = match targets.len() >= PARALLEL_MIN && self.writers > 1 {
             true => self.write_direct(targets, message),
             false => (0..targets.len()).map(|_| None).collect(),
         };
-        let mut result = Fanout::default();
-        let mut failed = Vec::new();
+        let mut result = Sent::default();
         for (&key, written) in targets.iter().zip(direct) {
-            let sent = self.get(key).map(|conn| match written {
+            let sent = clients::get(self.clients, key).map(|conn| match written {
                 Some(written) => conn.wrote_directly(message, written),
                 None => {
                     let sent = conn.send(message.clone());
@@ -140,18 +163,15 @@ impl Hub {
                 }
             });
             match sent {
-                Some(Ok(())) => result.delivered += 1,
+                Some(Ok(())) => result.fanout.delivered += 1,
                 _ => {
-                    result.skipped += 1;
-                    failed.push(key);
+                    result.fanout.skipped += 1;
+                    result.failed.push(key);
                 }
             }
         }
-        for key in failed {
-            self.after(key);
-        }
         self.metrics.published += 1;
-        self.metrics.deliveries += result.delivered as u64;
+        self.metrics.deliveries += result.fanout.delivered as u64;
         result
     }
 
@@ -169,7 +189,7 @@ impl Hub {
             .iter()
             .enumerate()
             .filter(|&(_, key)| seen.insert(*key))
-            .filter_map(|(i, &key)| Some((i, self.peek(key)?.direct_socket()?)))
+            .filter_map(|(i, &key)| Some((i, clients::peek(self.clients, key)?.direct_socket()?)))
             .unzip();
         let mut outcomes: Vec<Option<io::Result<usize>>> =
             (0..targets.len()).map(|_| None).collect();

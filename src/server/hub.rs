@@ -11,9 +11,9 @@ use std::time::Instant;
 use log::{info, warn};
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
-use slab::Slab;
 
-use super::fanout::Routing;
+use super::clients::{Clients, get};
+use super::fanout::{Fanout, Recipients, Routing, Sent};
 use crate::burst_log::BurstLog;
 use crate::channels::Channels;
 use crate::conn_id::{ConnKey, Generations};
@@ -35,7 +35,7 @@ pub enum Reset {
 }
 
 pub struct Hub {
-    pub(super) clients: Slab<Conn>,
+    pub(super) clients: Clients,
     /// Public connection id → key, for the push API.
     pub(super) ids: HashMap<String, ConnKey>,
     pub(super) channels: Channels,
@@ -70,7 +70,7 @@ impl Hub {
         reset: Reset,
     ) -> Hub {
         Hub {
-            clients: Slab::new(),
+            clients: Clients::new(),
             ids: HashMap::new(),
             channels: Channels::default(),
             metrics: Metrics::default(),
@@ -175,7 +175,7 @@ impl Hub {
             conn.shut_down(&self.limits);
         }
         if let Some(routing) = routing {
-            self.route(key, routing);
+            self.fan_out(|r| r.route(key, routing));
         }
         self.after(key);
     }
@@ -259,8 +259,20 @@ impl Hub {
         get(&mut self.clients, key)
     }
 
-    pub(super) fn peek(&self, key: ConnKey) -> Option<&Conn> {
-        self.clients.get(key.index).filter(|c| c.key == key)
+    /// Runs one fan-out on the hub's connections and channels, then looks after the targets
+    /// that could not take the message.
+    pub(super) fn fan_out(&mut self, f: impl FnOnce(&mut Recipients) -> Sent) -> Fanout {
+        let sent = f(&mut Recipients {
+            clients: &mut self.clients,
+            channels: &mut self.channels,
+            ids: &self.ids,
+            metrics: &mut self.metrics,
+            writers: self.writers,
+        });
+        for key in sent.failed {
+            self.after(key);
+        }
+        sent.fanout
     }
 
     /// After anything happened to a connection: send its next event, or remove it when done.
@@ -341,11 +353,6 @@ impl Hub {
         }
         g
     }
-}
-
-/// The connection with this key, unless its slot went to a newer connection.
-fn get(clients: &mut Slab<Conn>, key: ConnKey) -> Option<&mut Conn> {
-    clients.get_mut(key.index).filter(|c| c.key == key)
 }
 
 /// One line per connection that was open, when it is gone: who, how long, how much, how it ended.

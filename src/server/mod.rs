@@ -1,6 +1,7 @@
 //! The reactor: one thread, one `mio::Poll`. It accepts WebSocket and push-API clients, hands
 //! readiness to connections, drains backend results on each wake-up, and runs the timers.
 
+mod clients;
 mod commands;
 mod fanout;
 mod hub;
@@ -149,9 +150,7 @@ impl Server {
             push_token: config.push_token.clone(),
             max_message: config.max_message,
             started: Instant::now(),
-            reset: ResetTry::InFlight {
-                backoff: Duration::from_secs(1),
-            },
+            reset: ResetTry::FIRST,
             state: State::Serving,
             shutdown_timeout: config.shutdown_timeout,
             accept_paused: false,
@@ -192,7 +191,7 @@ impl Server {
             self.push_addr(),
             self.hub.boot_id
         );
-        self.send_reset();
+        reset::send(&mut self.hub);
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         loop {
@@ -281,7 +280,9 @@ impl Server {
         while let Ok(completion) = self.done_rx.try_recv() {
             match completion {
                 Completion::Shutdown => self.begin_shutdown(),
-                Completion::Done(done) if done.key.is_none() => self.on_reset_done(*done),
+                Completion::Done(done) if done.key.is_none() => {
+                    self.reset.on_done(*done, &mut self.hub, self.started)
+                }
                 Completion::Done(done) => self.hub.on_done(*done),
                 Completion::Static { key, response } => self.hub.on_static(key, response),
             }
@@ -298,7 +299,7 @@ impl Server {
             conn.tick(now);
         }
         self.api.retain(|_, conn| !conn.is_closed());
-        self.retry_reset(now);
+        self.reset.retry(now, &mut self.hub);
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
-use super::Server;
+use super::hub::Hub;
 use crate::events::{Done, Event, EventKind, EventName, Job, Work};
 
 /// The reset event is retried in the background for this long before giving up.
@@ -25,25 +25,15 @@ pub(super) enum ResetTry {
     Over,
 }
 
-impl Server {
-    pub(super) fn send_reset(&mut self) {
-        let event = Event {
-            kind: EventKind::Reset,
-            conn: None,
-            seq: 0,
-            meta: Vec::new(),
-            boot_id: self.hub.boot_id.clone(),
-        };
-        self.hub.metrics.event_sent(EventName::Reset);
-        self.hub.pool.submit(Job {
-            key: None,
-            work: Work::Deliver(event),
-        });
-    }
+impl ResetTry {
+    /// The first try, sent at startup.
+    pub(super) const FIRST: ResetTry = ResetTry::InFlight {
+        backoff: Duration::from_secs(1),
+    };
 
-    pub(super) fn on_reset_done(&mut self, done: Done) {
-        self.hub
-            .metrics
+    /// The backend's answer to a try; `started` is when the server started.
+    pub(super) fn on_done(&mut self, done: Done, hub: &mut Hub, started: Instant) {
+        hub.metrics
             .backend_done(done.elapsed, done.retries, done.result.is_err());
         match done.result {
             Ok(reply) => {
@@ -51,35 +41,52 @@ impl Server {
                     "reset event answered with {} after {:?}",
                     reply.status, done.elapsed
                 );
-                self.reset = ResetTry::Over;
-                self.hub.settle_reset();
+                *self = ResetTry::Over;
+                hub.settle_reset();
             }
-            Err(e) if self.started.elapsed() < RESET_GIVE_UP => {
-                let backoff = match self.reset {
+            Err(e) if started.elapsed() < RESET_GIVE_UP => {
+                let backoff = match *self {
                     ResetTry::InFlight { backoff } => backoff,
                     _ => Duration::from_secs(1),
                 };
                 warn!("reset event failed: {e}; retrying in {backoff:?}");
-                self.reset = ResetTry::Waiting {
+                *self = ResetTry::Waiting {
                     until: Instant::now() + backoff,
                     backoff,
                 };
             }
             Err(e) => {
                 warn!("reset event failed: {e}; giving up");
-                self.reset = ResetTry::Over;
+                *self = ResetTry::Over;
             }
         }
     }
 
-    pub(super) fn retry_reset(&mut self, now: Instant) {
-        if let ResetTry::Waiting { until, backoff } = self.reset
+    /// Sends the next try once its pause is over.
+    pub(super) fn retry(&mut self, now: Instant, hub: &mut Hub) {
+        if let ResetTry::Waiting { until, backoff } = *self
             && now >= until
         {
-            self.reset = ResetTry::InFlight {
+            *self = ResetTry::InFlight {
                 backoff: (backoff * 2).min(Duration::from_secs(30)),
             };
-            self.send_reset();
+            send(hub);
         }
     }
+}
+
+/// Sends one try of the reset event.
+pub(super) fn send(hub: &mut Hub) {
+    let event = Event {
+        kind: EventKind::Reset,
+        conn: None,
+        seq: 0,
+        meta: Vec::new(),
+        boot_id: hub.boot_id.clone(),
+    };
+    hub.metrics.event_sent(EventName::Reset);
+    hub.pool.submit(Job {
+        key: None,
+        work: Work::Deliver(event),
+    });
 }

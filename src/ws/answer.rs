@@ -4,8 +4,9 @@
 use log::{debug, warn};
 
 use super::conn::{Backlog, Conn, Limits, Readable};
-use crate::backend::{BackendError, Reply};
+use crate::events::BackendError;
 use crate::events::EventName;
+use crate::reply::Reply;
 use crate::ws::{close, frame, handshake};
 
 impl Conn {
@@ -62,7 +63,7 @@ impl Conn {
         for w in &reply.warnings {
             warn!("{}: {w}", self.id());
         }
-        if let Some(w) = crate::backend::reply::apply_meta(&mut self.meta, &reply.set_meta) {
+        if let Some(w) = crate::reply::apply_meta(&mut self.meta, &reply.set_meta) {
             warn!("{}: {w}", self.id());
         }
         if reply.has_message() {

@@ -11,10 +11,10 @@ use tungstenite::protocol::{Role, WebSocketContext};
 
 use super::boundaries::Boundaries;
 use super::conn::{Conn, Limits, Phase, Ping};
-use crate::backend::Reply;
 use crate::backend::spec;
 use crate::events::{ConnInfo, EventKind};
 use crate::random;
+use crate::reply::Reply;
 use crate::static_files::{self, StaticRequest};
 use crate::ws::handshake::{self, HandshakeError, Upgrade};
 

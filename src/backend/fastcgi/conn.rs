@@ -6,8 +6,8 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use crate::backend::BackendError;
 use crate::backend::spec::FcgiAddr;
+use crate::events::BackendError;
 
 #[derive(Debug)]
 pub enum Stream {

@@ -22,8 +22,10 @@ use std::time::{Duration, Instant};
 use tungstenite::Bytes;
 
 use self::conn::Stream;
+use super::cgi_response;
 use super::spec::FcgiAddr;
-use super::{BackendError, Reply, cgi_response};
+use crate::events::BackendError;
+use crate::reply::Reply;
 
 const REQUEST_ID: u16 = 1;
 /// Requests up to this size are written before reading: the socket buffers hold them. Larger

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::backend::cgi_env::http_var;
-use crate::backend::reply::CloseRequest;
+use crate::reply::CloseRequest;
 
 const SCRIPT: &str = r#"<?php
 http_response_code((int)($_SERVER['HTTP_WS_STATUS'] ?? 200));
