@@ -7,15 +7,15 @@ use crate::api::json::{self, Object};
 use crate::api::response::Response;
 use crate::api::routes::{ApiError, Command};
 use crate::conn_id::ConnKey;
-use crate::ws::conn::{Conn, SendError};
-use crate::ws::frame;
+use crate::ws::conn::{Conn, SendError, Written};
+use crate::ws::message::{Frames, Message};
 
 impl Hub {
     pub fn execute(&mut self, command: Command) -> Result<Response, ApiError> {
         match command {
             Command::Health => Ok(self.health()),
             Command::Metrics => Ok(Response::metrics(self.metrics.render(&self.gauges()))),
-            Command::Send { id, data, binary } => self.send(&id, frame::message(binary, &data)),
+            Command::Send { id, data, binary } => self.send(&id, Message::new(binary, data)),
             Command::Close { id, code, reason } => {
                 let conn = self.open_conn(&id)?;
                 let key = conn.key;
@@ -41,7 +41,7 @@ impl Hub {
                 binary,
                 exclude,
             } => {
-                let message = frame::message(binary, &data);
+                let message = Message::new(binary, data);
                 let fanout = self.fan_out(|r| {
                     let exclude = r.exclusions(&exclude, None);
                     r.publish(std::slice::from_ref(&channel), &message, &exclude)
@@ -57,7 +57,7 @@ impl Hub {
                 binary,
                 exclude,
             } => {
-                let message = frame::message(binary, &data);
+                let message = Message::new(binary, data);
                 let fanout = self.fan_out(|r| {
                     let exclude = r.exclusions(&exclude, None);
                     r.broadcast(prefix.as_deref(), &message, &exclude)
@@ -117,11 +117,11 @@ impl Hub {
         }
     }
 
-    fn send(&mut self, id: &str, message: frame::Encoded) -> Result<Response, ApiError> {
+    fn send(&mut self, id: &str, message: Message) -> Result<Response, ApiError> {
         let conn = self.open_conn(id)?;
         let key = conn.key;
-        let bytes = message.payload_len;
-        let sent = conn.send(message);
+        let bytes = message.payload.len();
+        let sent = conn.send_message(&mut Frames::new(message), Written::Nothing);
         conn.flush();
         self.after(key);
         match sent {

@@ -1,5 +1,6 @@
 //! One message to many clients: channel publishes, broadcasts, and the channel headers of a
-//! backend reply. The message is framed once; every recipient queues the same bytes. Fan-out
+//! backend reply. One `Frames` per fan-out: the message is framed once for each encoding its
+//! recipients use, and every recipient queues (or is directly written) the same bytes. Fan-out
 //! works on what the hub lends it for one call ([`Recipients`]) and hands back the targets
 //! that failed, so it never needs the hub itself.
 
@@ -7,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 
 use mio::net::TcpStream;
+use tungstenite::Bytes;
 
 use log::warn;
 
@@ -15,8 +17,9 @@ use crate::channels::Channels;
 use crate::conn_id::ConnKey;
 use crate::metrics::Metrics;
 use crate::reply::Reply;
+use crate::ws::conn::Written;
 use crate::ws::direct;
-use crate::ws::frame::{self, Encoded};
+use crate::ws::message::{Frames, Message};
 
 /// Fan-outs to at least this many clients are written by several threads (see `ws::direct`);
 /// below it, starting threads costs more than it saves.
@@ -30,7 +33,7 @@ pub struct Routing {
     publish: Vec<String>,
     exclude: Vec<String>,
     /// The reply body, when it goes to channels instead of the sender.
-    message: Option<Encoded>,
+    message: Option<Message>,
 }
 
 impl Routing {
@@ -43,8 +46,8 @@ impl Routing {
             message: None,
         };
         if !routing.publish.is_empty() && reply.has_message() {
-            routing.message = Some(frame::message(reply.is_binary(), &reply.body));
-            reply.body = Default::default();
+            let body = std::mem::take(&mut reply.body);
+            routing.message = Some(Message::new(reply.is_binary(), body));
             reply.send_empty = false;
         }
         routing
@@ -112,7 +115,7 @@ impl Recipients<'_> {
     pub fn publish(
         &mut self,
         channels: &[String],
-        message: &Encoded,
+        message: &Message,
         exclude: &HashSet<ConnKey>,
     ) -> Sent {
         let mut targets: Vec<ConnKey> = Vec::new();
@@ -132,7 +135,7 @@ impl Recipients<'_> {
     pub fn broadcast(
         &mut self,
         prefix: Option<&str>,
-        message: &Encoded,
+        message: &Message,
         exclude: &HashSet<ConnKey>,
     ) -> Sent {
         let targets: Vec<ConnKey> = self
@@ -147,17 +150,18 @@ impl Recipients<'_> {
         self.deliver(&targets, message)
     }
 
-    fn deliver(&mut self, targets: &[ConnKey], message: &Encoded) -> Sent {
+    fn deliver(&mut self, targets: &[ConnKey], message: &Message) -> Sent {
+        let mut frames = Frames::new(message.clone());
         let direct = match targets.len() >= PARALLEL_MIN && self.writers > 1 {
-            true => self.write_direct(targets, message),
+            true => self.write_direct(targets, &mut frames),
             false => (0..targets.len()).map(|_| None).collect(),
         };
         let mut result = Sent::default();
         for (&key, written) in targets.iter().zip(direct) {
             let sent = clients::get(self.clients, key).map(|conn| match written {
-                Some(written) => conn.wrote_directly(message, written),
+                Some(written) => conn.send_message(&mut frames, Written::Directly(written)),
                 None => {
-                    let sent = conn.send(message.clone());
+                    let sent = conn.send_message(&mut frames, Written::Nothing);
                     conn.flush();
                     sent
                 }
@@ -180,20 +184,22 @@ impl Recipients<'_> {
     fn write_direct(
         &self,
         targets: &[ConnKey],
-        message: &Encoded,
+        frames: &mut Frames,
     ) -> Vec<Option<io::Result<usize>>> {
         // Two threads must never write to one socket (their frames could interleave): a target
         // listed twice goes the queued way the second time.
         let mut seen = HashSet::with_capacity(targets.len());
-        let (positions, sockets): (Vec<usize>, Vec<&TcpStream>) = targets
+        let (positions, sockets): (Vec<usize>, Vec<(&TcpStream, Bytes)>) = targets
             .iter()
             .enumerate()
             .filter(|&(_, key)| seen.insert(*key))
-            .filter_map(|(i, &key)| Some((i, clients::peek(self.clients, key)?.direct_socket()?)))
+            .filter_map(|(i, &key)| {
+                Some((i, clients::peek(self.clients, key)?.direct_target(frames)?))
+            })
             .unzip();
         let mut outcomes: Vec<Option<io::Result<usize>>> =
             (0..targets.len()).map(|_| None).collect();
-        let written = direct::write_parallel(&sockets, &message.bytes, self.writers);
+        let written = direct::write_parallel(&sockets, self.writers);
         for (i, w) in positions.into_iter().zip(written) {
             outcomes[i] = Some(w);
         }

@@ -3,11 +3,12 @@
 
 use log::{debug, warn};
 
-use super::conn::{Backlog, Conn, Limits, Readable};
+use super::conn::{Backlog, Conn, Limits, Readable, Written};
+use super::message::{Frames, Message};
 use crate::events::BackendError;
 use crate::events::EventName;
 use crate::reply::Reply;
-use crate::ws::{close, frame, handshake};
+use crate::ws::{close, handshake};
 
 impl Conn {
     /// Applies the backend's answer to the event in flight.
@@ -59,7 +60,7 @@ impl Conn {
     }
 
     /// Body, metadata and close request of a reply, in that order.
-    pub(super) fn apply(&mut self, reply: Reply) {
+    pub(super) fn apply(&mut self, mut reply: Reply) {
         for w in &reply.warnings {
             warn!("{}: {w}", self.id());
         }
@@ -67,7 +68,8 @@ impl Conn {
             warn!("{}: {w}", self.id());
         }
         if reply.has_message() {
-            let _ = self.send(frame::message(reply.is_binary(), &reply.body));
+            let message = Message::new(reply.is_binary(), std::mem::take(&mut reply.body));
+            let _ = self.send_message(&mut Frames::new(message), Written::Nothing);
         }
         if let Some(req) = reply.close {
             self.close(req.code, &req.reason);

@@ -8,6 +8,7 @@
 //! `reading.rs` (frames in), `answer.rs` (backend replies), `ending.rs` (closing, failing,
 //! shutdown), `timers.rs` (timeouts and pings), and this file (state, writing).
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ use crate::metrics::Traffic;
 use crate::static_files::StaticRequest;
 use crate::ws::boundaries::Boundaries;
 use crate::ws::close;
-use crate::ws::frame::Encoded;
+use crate::ws::message::Frames;
 use crate::ws::outbuf::{Full, OutBuf};
 use crate::ws::queue::EventQueue;
 
@@ -328,25 +329,31 @@ impl Conn {
         }
     }
 
-    /// Queues one encoded message (shared bytes). A client too slow to take it is closed.
-    pub fn send(&mut self, message: Encoded) -> Result<(), SendError> {
-        self.send_rest(message, 0)
-    }
-
-    /// Queues `message` less its first `sent` bytes, which were written to the socket already
-    /// (see `ws::direct`), and counts the whole message as sent.
-    pub(super) fn send_rest(&mut self, message: Encoded, sent: usize) -> Result<(), SendError> {
+    /// Every data message for the client enters here: it is queued (the frame for this
+    /// connection taken from `frames`), less what a direct write already put on the socket,
+    /// and counted. A client too slow to take it is closed.
+    pub fn send_message(&mut self, frames: &mut Frames, written: Written) -> Result<(), SendError> {
+        let sent = match written {
+            Written::Nothing => 0,
+            Written::Directly(Ok(sent)) => sent,
+            Written::Directly(Err(e)) => {
+                debug!("{}: write failed: {e}", self.remote);
+                self.drop_socket(close::ABNORMAL, "write failed");
+                return Err(SendError::NotOpen);
+            }
+        };
         // A failing connection still takes the replies to messages it sent before.
         let (Phase::Open { wire, .. } | Phase::Failing { wire, .. }) = &mut self.phase else {
             return Err(SendError::NotOpen);
         };
-        if sent < message.bytes.len() && wire.out.push(message.bytes.slice(sent..)) == Err(Full) {
+        let frame = frames.plain();
+        if sent < frame.len() && wire.out.push(frame.slice(sent..)) == Err(Full) {
             warn!("{}: slow consumer, closing", self.id());
             self.close(close::POLICY, "slow consumer");
             return Err(SendError::SlowConsumer);
         }
         self.traffic.messages_out += 1;
-        self.traffic.bytes_out += message.payload_len as u64;
+        self.traffic.bytes_out += frames.message().payload.len() as u64;
         Ok(())
     }
 
@@ -363,6 +370,15 @@ impl Conn {
     pub(super) fn id(&self) -> &str {
         self.info.as_ref().map_or("-", |i| i.id.as_str())
     }
+}
+
+/// How much of a message's frame reached the socket before the message entered the connection.
+#[derive(Debug)]
+pub enum Written {
+    /// Nothing: the whole frame is queued.
+    Nothing,
+    /// A direct write (see `ws::direct`) took this many bytes, or failed.
+    Directly(io::Result<usize>),
 }
 
 /// Why a message could not be queued for a client.

@@ -11,65 +11,45 @@
 use std::io::{self, Write};
 use std::thread;
 
-use log::debug;
 use mio::net::TcpStream;
+use tungstenite::Bytes;
 
-use super::close;
-use super::conn::{Conn, Phase, SendError};
-use super::frame::Encoded;
+use super::conn::{Conn, Phase};
+use super::message::Frames;
 
 impl Conn {
-    /// The socket, when a message may be written to it directly: open, and nothing queued.
-    pub fn direct_socket(&self) -> Option<&TcpStream> {
+    /// The socket and this connection's frame of the message, when the frame may be written to
+    /// the socket directly: open, and nothing queued. The outcome goes back through
+    /// `Conn::send_message` (`Written::Directly`).
+    pub fn direct_target(&self, frames: &mut Frames) -> Option<(&TcpStream, Bytes)> {
         match &self.phase {
-            Phase::Open { wire, .. } if wire.out.is_empty() => Some(&wire.sock),
+            Phase::Open { wire, .. } if wire.out.is_empty() => Some((&wire.sock, frames.plain())),
             _ => None,
-        }
-    }
-
-    /// Accounts for a direct write of `message` (see [`write_parallel`]): the bytes the socket
-    /// did not take are queued; a failed write drops the connection.
-    pub fn wrote_directly(
-        &mut self,
-        message: &Encoded,
-        written: io::Result<usize>,
-    ) -> Result<(), SendError> {
-        match written {
-            Ok(sent) => self.send_rest(message.clone(), sent),
-            Err(e) => {
-                debug!("{}: write failed: {e}", self.remote);
-                self.drop_socket(close::ABNORMAL, "write failed");
-                Err(SendError::NotOpen)
-            }
         }
     }
 }
 
-/// Writes `bytes` once to each socket, spread over up to `threads` threads (this one
-/// included). Returns each write's outcome in the order of `sockets`: bytes written (0 when
-/// the socket was full), or the error.
-pub fn write_parallel(
-    sockets: &[&TcpStream],
-    bytes: &[u8],
-    threads: usize,
-) -> Vec<io::Result<usize>> {
-    let per_thread = sockets.len().div_ceil(threads.max(1)).max(1);
+/// Writes each target's bytes once to its socket, spread over up to `threads` threads (this
+/// one included). Returns each write's outcome in the order of `targets`: bytes written (0
+/// when the socket was full), or the error.
+pub fn write_parallel(targets: &[(&TcpStream, Bytes)], threads: usize) -> Vec<io::Result<usize>> {
+    let per_thread = targets.len().div_ceil(threads.max(1)).max(1);
     thread::scope(|scope| {
-        let mut parts = sockets.chunks(per_thread);
+        let mut parts = targets.chunks(per_thread);
         let own = parts.next().unwrap_or_default();
         let helpers: Vec<_> = parts
             .map(|part| {
                 let spawned = thread::Builder::new()
                     .name("wscgi-fanout".into())
-                    .spawn_scoped(scope, move || write_each(part, bytes));
+                    .spawn_scoped(scope, move || write_each(part));
                 (part, spawned)
             })
             .collect();
-        let mut results = write_each(own, bytes);
+        let mut results = write_each(own);
         for (part, spawned) in helpers {
             // No thread (resources short): this one does that part too.
             let Ok(handle) = spawned else {
-                results.extend(write_each(part, bytes));
+                results.extend(write_each(part));
                 continue;
             };
             match handle.join() {
@@ -83,10 +63,11 @@ pub fn write_parallel(
     })
 }
 
-fn write_each(sockets: &[&TcpStream], bytes: &[u8]) -> Vec<io::Result<usize>> {
-    sockets
+fn write_each(targets: &[(&TcpStream, Bytes)]) -> Vec<io::Result<usize>> {
+    targets
         .iter()
-        .map(|&(mut sock)| {
+        .map(|(sock, bytes)| {
+            let mut sock = *sock;
             loop {
                 match sock.write(bytes) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -121,9 +102,10 @@ mod tests {
     #[test]
     fn every_socket_gets_the_bytes_once_and_results_keep_their_order() {
         let (ours, mut peers) = pairs(37);
-        let sockets: Vec<&TcpStream> = ours.iter().collect();
+        let hello = Bytes::from_static(b"hello");
+        let targets: Vec<_> = ours.iter().map(|s| (s, hello.clone())).collect();
         for threads in [1, 2, 3, 8, 100] {
-            let results = write_parallel(&sockets, b"hello", threads);
+            let results = write_parallel(&targets, threads);
             assert_eq!(results.len(), 37, "{threads} threads");
             assert!(
                 results.iter().all(|r| matches!(r, Ok(5))),
@@ -141,12 +123,13 @@ mod tests {
     fn a_full_socket_reports_what_it_took() {
         let (ours, _peers) = pairs(3);
         // Nobody reads: the middle socket fills up and takes only part of a large message.
-        let big = vec![7u8; 64 << 20];
-        let middle = [&ours[1]];
-        let first = write_parallel(&middle, &big, 2).remove(0).unwrap();
+        let big = Bytes::from(vec![7u8; 64 << 20]);
+        let middle = [(&ours[1], big.clone())];
+        let first = write_parallel(&middle, 2).remove(0).unwrap();
         assert!(0 < first && first < big.len(), "took {first}");
-        let sockets: Vec<&TcpStream> = ours.iter().collect();
-        let results = write_parallel(&sockets, b"x", 2);
+        let x = Bytes::from_static(b"x");
+        let targets: Vec<_> = ours.iter().map(|s| (s, x.clone())).collect();
+        let results = write_parallel(&targets, 2);
         assert!(matches!(results[0], Ok(1)) && matches!(results[2], Ok(1)));
         assert!(matches!(results[1], Ok(0)), "full: {:?}", results[1]);
     }

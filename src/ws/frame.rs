@@ -1,7 +1,8 @@
 //! Encoding of server-to-client frames.
 //!
 //! Server frames are never masked, so one encoding serves every recipient: a message published
-//! to many clients is framed once and the same `Bytes` are queued for each of them.
+//! to many clients is framed once (see `ws::message::Frames`) and the same `Bytes` are queued
+//! for each of them.
 
 use tungstenite::Bytes;
 
@@ -25,22 +26,6 @@ pub fn encode(opcode: u8, payload: &[u8]) -> Bytes {
     }
     out.extend_from_slice(payload);
     Bytes::from(out)
-}
-
-/// An encoded message, ready to queue for any number of clients.
-#[derive(Debug, Clone)]
-pub struct Encoded {
-    pub bytes: Bytes,
-    /// The message's own size, for traffic counters.
-    pub payload_len: usize,
-}
-
-/// A data message frame: binary, or text (the caller has checked UTF-8).
-pub fn message(binary: bool, payload: &[u8]) -> Encoded {
-    Encoded {
-        bytes: encode(if binary { OP_BINARY } else { OP_TEXT }, payload),
-        payload_len: payload.len(),
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod direct;
 mod ending;
 pub mod frame;
 pub mod handshake;
+pub mod message;
 mod opening;
 pub mod outbuf;
 pub mod queue;
