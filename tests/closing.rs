@@ -106,3 +106,21 @@ fn a_close_reply_is_read_while_the_connection_is_paused_at_max_pending() {
     finish_close_handshake(&mut s, &payload);
     assert_eq!(backend.close_code_on("/kick", T), "4000");
 }
+
+#[test]
+fn registered_codes_for_restart_try_again_and_bad_gateway_are_echoed() {
+    let backend = TestBackend::start(|_| BackendReply::ok());
+    let server = Wscgi::start(&backend.url(), &[]);
+    for code in [1012u16, 1013, 1014] {
+        let path = format!("/code{code}");
+        let mut s = raw_ws(&server, &path);
+        let payload = [&code.to_be_bytes()[..], b"upstream down"].concat();
+        s.write_all(&raw_frame(0x88, &payload, KEY)).unwrap();
+        assert_eq!(
+            read_frame(&mut s),
+            (0x88, payload),
+            "the close echoed for {code}"
+        );
+        assert_eq!(backend.close_code_on(&path, T), code.to_string());
+    }
+}

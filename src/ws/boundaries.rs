@@ -10,9 +10,15 @@
 //! It also watches the payload of text messages for invalid UTF-8. tungstenite checks UTF-8
 //! only once a frame is complete, but RFC 6455 §8.1 (and Autobahn 6.4.x) want the connection
 //! failed as soon as the bad bytes arrive, even inside a frame that is still coming in.
+//!
+//! And it keeps the payload of the client's first close frame: tungstenite answers close
+//! codes it does not know (1014, registered after it was written) with 1002, and wscgi
+//! echoes what the client sent instead (see `ws::reading`).
 //! Pure.
 
 use super::utf8_stream::{Status, Utf8Stream};
+
+const OP_CLOSE: u8 = 0x8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -23,8 +29,30 @@ enum State {
         need: usize,
         bytes: [u8; 14],
     },
-    /// Skipping a payload; `check` when it is text to validate.
-    Payload { left: u64, check: Option<Unmask> },
+    /// Skipping a payload, watching it when it is text or a close frame's.
+    Payload { left: u64, watch: Watch },
+}
+
+/// What a payload is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    Nothing,
+    /// Text to validate.
+    Utf8(Unmask),
+    /// The first close frame's code and reason.
+    Close(Unmask),
+}
+
+/// A control frame's payload is at most 125 bytes (RFC 6455 §5.5).
+const MAX_CONTROL: usize = 125;
+
+/// The payload of the first close frame, as far as it arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClosePayload {
+    bytes: [u8; MAX_CONTROL],
+    len: usize,
+    /// The whole frame was seen; later close frames are not kept.
+    complete: bool,
 }
 
 /// Unmasks a payload as it arrives in pieces.
@@ -48,6 +76,7 @@ pub struct Boundaries {
     utf8: Utf8Stream,
     /// Sticky: a text message was seen to be invalid UTF-8.
     invalid_utf8: bool,
+    close: ClosePayload,
 }
 
 impl Default for Boundaries {
@@ -63,12 +92,18 @@ impl Default for Boundaries {
             text: false,
             utf8: Utf8Stream::default(),
             invalid_utf8: false,
+            close: ClosePayload {
+                bytes: [0; MAX_CONTROL],
+                len: 0,
+                complete: false,
+            },
         }
     }
 }
 
 impl Unmask {
-    fn feed(&mut self, masked: &[u8], utf8: &mut Utf8Stream) {
+    /// Unmasks `masked`, the next payload bytes, handing them to `sink` in pieces.
+    fn feed(&mut self, masked: &[u8], mut sink: impl FnMut(&[u8])) {
         // Rotated so that byte i of each chunk takes key[i % 4] (chunks are a multiple of 4).
         let mut key = self.key;
         key.rotate_left(self.at);
@@ -77,9 +112,17 @@ impl Unmask {
             for (i, (out, b)) in buf.iter_mut().zip(chunk).enumerate() {
                 *out = b ^ key[i % 4];
             }
-            utf8.feed(&buf[..chunk.len()]);
+            sink(&buf[..chunk.len()]);
         }
         self.at = (self.at + masked.len()) % 4;
+    }
+}
+
+impl ClosePayload {
+    fn extend(&mut self, bytes: &[u8]) {
+        let take = bytes.len().min(MAX_CONTROL - self.len);
+        self.bytes[self.len..self.len + take].copy_from_slice(&bytes[..take]);
+        self.len += take;
     }
 }
 
@@ -89,14 +132,18 @@ impl Boundaries {
         while !data.is_empty() || self.payload_done() {
             match &mut self.state {
                 State::Payload { left: 0, .. } => self.frame_done(),
-                State::Payload { left, check } => {
+                State::Payload { left, watch } => {
                     let take = (*left).min(data.len() as u64) as usize;
                     *left -= take as u64;
-                    if let Some(unmask) = check
-                        && !self.invalid_utf8
-                    {
-                        unmask.feed(&data[..take], &mut self.utf8);
-                        self.invalid_utf8 = self.utf8.status() == Status::Invalid;
+                    match watch {
+                        Watch::Utf8(unmask) if !self.invalid_utf8 => {
+                            unmask.feed(&data[..take], |b| self.utf8.feed(b));
+                            self.invalid_utf8 = self.utf8.status() == Status::Invalid;
+                        }
+                        Watch::Close(unmask) => {
+                            unmask.feed(&data[..take], |b| self.close.extend(b))
+                        }
+                        _ => {}
                     }
                     data = &data[take..];
                 }
@@ -121,6 +168,13 @@ impl Boundaries {
     /// A text message so far holds bytes that no continuation can make valid UTF-8. Sticky.
     pub fn invalid_utf8(&self) -> bool {
         self.invalid_utf8
+    }
+
+    /// The payload of the client's first close frame, once all of it arrived (unmasked).
+    pub fn close_payload(&self) -> Option<&[u8]> {
+        self.close
+            .complete
+            .then(|| &self.close.bytes[..self.close.len])
     }
 
     fn payload_done(&self) -> bool {
@@ -157,13 +211,19 @@ impl Boundaries {
         let fin = bytes[0] & 0x80 != 0;
         let data = bytes[0] & 0x08 == 0;
         self.pending = Some((fin, data));
+        let text = self.follow_message(bytes[0]);
+        let first_close = bytes[0] & 0x0f == OP_CLOSE && !self.close.complete;
         // An unmasked client frame is a protocol error tungstenite reports; nothing to check.
-        let check = self.follow_message(bytes[0]) && masked;
-        let check = check.then(|| Unmask {
+        let unmask = || Unmask {
             key: [full - 4, full - 3, full - 2, full - 1].map(|i| bytes[i]),
             at: 0,
-        });
-        self.state = State::Payload { left: len, check };
+        };
+        let watch = match masked {
+            true if text => Watch::Utf8(unmask()),
+            true if first_close => Watch::Close(unmask()),
+            _ => Watch::Nothing,
+        };
+        self.state = State::Payload { left: len, watch };
     }
 
     /// Follows the message a frame with first header byte `b0` belongs to; says whether its
@@ -185,6 +245,13 @@ impl Boundaries {
     }
 
     fn frame_done(&mut self) {
+        if let State::Payload {
+            watch: Watch::Close(_),
+            ..
+        } = self.state
+        {
+            self.close.complete = true;
+        }
         if let Some((fin, true)) = self.pending.take() {
             self.in_message = !fin;
             // The message is over: a stray continuation frame is not text of anything.
@@ -199,181 +266,4 @@ impl Boundaries {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(fin: bool, opcode: u8, payload_len: usize) -> Vec<u8> {
-        let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
-        match payload_len {
-            n if n < 126 => f.push(0x80 | n as u8),
-            n if n < 65536 => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(0x80 | 127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(&[1, 2, 3, 4]);
-        f.extend(std::iter::repeat_n(7, payload_len));
-        f
-    }
-
-    #[test]
-    fn whole_frames_in_any_split() {
-        let mut stream = frame(true, 1, 5);
-        stream.extend(frame(true, 2, 300));
-        stream.extend(frame(true, 2, 70_000));
-        stream.extend(frame(true, 9, 0));
-        for chunk in [1, 2, 3, 7, 100, 4096] {
-            let mut b = Boundaries::default();
-            for (i, piece) in stream.chunks(chunk).enumerate() {
-                b.feed(piece);
-                let consumed = (i + 1) * chunk;
-                if consumed < stream.len() {
-                    continue;
-                }
-            }
-            assert!(b.at_rest(), "chunk {chunk}");
-        }
-    }
-
-    #[test]
-    fn partial_frames_and_fragmented_messages_are_not_at_rest() {
-        let mut b = Boundaries::default();
-        let f = frame(true, 1, 10);
-        b.feed(&f[..5]);
-        assert!(!b.at_rest(), "inside a frame");
-        b.feed(&f[5..]);
-        assert!(b.at_rest());
-        b.feed(&frame(false, 1, 3));
-        assert!(!b.at_rest(), "first fragment of a message");
-        b.feed(&frame(true, 9, 2));
-        assert!(!b.at_rest(), "a ping between fragments changes nothing");
-        b.feed(&frame(true, 0, 3));
-        assert!(b.at_rest(), "final fragment");
-    }
-
-    #[test]
-    fn zero_length_frames_complete_at_once() {
-        let mut b = Boundaries::default();
-        b.feed(&frame(true, 2, 0));
-        assert!(b.at_rest());
-    }
-
-    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-    /// A client frame carrying `payload`, masked with `KEY`.
-    fn masked(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![
-            if fin { 0x80 } else { 0 } | opcode,
-            0x80 | payload.len() as u8,
-        ];
-        f.extend_from_slice(&KEY);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-        f
-    }
-
-    /// Cases 6.4.3/6.4.4: the bad bytes are seen before the rest of the frame arrives.
-    #[test]
-    fn invalid_utf8_is_seen_in_a_partial_text_frame() {
-        let payload = ["κόσμε".as_bytes(), b"\xf4\x90\x80\x80-edited"].concat();
-        let f = masked(true, 1, &payload);
-        // Header and payload up to F4, then the 90 after it (no character above U+10FFFF).
-        let f4 = 6 + "κόσμε".len() + 1;
-        let mut b = Boundaries::default();
-        b.feed(&f[..f4]);
-        assert!(!b.invalid_utf8(), "F4 alone may still be valid");
-        b.feed(&f[f4..f4 + 1]);
-        assert!(b.invalid_utf8(), "right after F4 90");
-        assert!(!b.at_rest());
-        b.feed(&f[f4 + 1..]);
-        assert!(b.invalid_utf8(), "sticky");
-        assert!(b.at_rest(), "boundaries are still followed");
-    }
-
-    #[test]
-    fn valid_text_split_anywhere_is_never_invalid() {
-        let text = "κόσμε 😀 € \u{10ffff} ascii";
-        let mut stream = masked(false, 1, &text.as_bytes()[..9]);
-        stream.extend(masked(true, 9, b"\xff\xfe ping"));
-        stream.extend(masked(true, 0, &text.as_bytes()[9..]));
-        stream.extend(masked(true, 1, text.as_bytes()));
-        for cut in 0..=stream.len() {
-            let mut b = Boundaries::default();
-            b.feed(&stream[..cut]);
-            assert!(!b.invalid_utf8(), "cut at {cut}");
-            b.feed(&stream[cut..]);
-            assert!(!b.invalid_utf8(), "cut at {cut}");
-            assert!(b.at_rest());
-        }
-        let mut b = Boundaries::default();
-        for byte in stream.chunks(1) {
-            b.feed(byte);
-            assert!(!b.invalid_utf8());
-        }
-    }
-
-    #[test]
-    fn binary_and_control_payloads_are_not_validated() {
-        let mut b = Boundaries::default();
-        b.feed(&masked(true, 2, b"\xff\xc0\x80"));
-        b.feed(&masked(false, 2, b"\xff"));
-        b.feed(&masked(true, 0, b"\xed\xa0\x80"));
-        assert!(!b.invalid_utf8(), "binary");
-        b.feed(&masked(false, 1, b"text "));
-        b.feed(&masked(true, 9, b"\xff"));
-        b.feed(&masked(true, 10, b"\xc0\x80"));
-        b.feed(&masked(true, 8, &[0x03, 0xe8, 0xff]));
-        assert!(!b.invalid_utf8(), "control frames inside a text message");
-        b.feed(&masked(true, 0, b"goes on"));
-        assert!(!b.invalid_utf8());
-    }
-
-    /// A character cut between fragments is completed by the next one, and bad bytes in a
-    /// later fragment count as much as in the first.
-    #[test]
-    fn fragments_are_validated_as_one_message() {
-        let mut b = Boundaries::default();
-        b.feed(&masked(false, 1, b"a\xe2\x82"));
-        b.feed(&masked(false, 0, b"\xacb"));
-        assert!(!b.invalid_utf8(), "€ across fragments");
-        let second = masked(true, 0, b"ok\xc0\x80 and more");
-        b.feed(&second[..6 + 3]);
-        assert!(b.invalid_utf8(), "overlong in the second fragment");
-    }
-
-    #[test]
-    fn each_message_starts_afresh() {
-        let mut b = Boundaries::default();
-        // A text message cut mid-character is tungstenite's to reject (the frame is whole);
-        // what follows must not be judged as its continuation.
-        b.feed(&masked(true, 1, b"\xe2\x82"));
-        b.feed(&masked(true, 1, b"a"));
-        assert!(!b.invalid_utf8(), "a new text message");
-        b.feed(&masked(false, 1, b"\xe2\x82"));
-        b.feed(&masked(true, 0, b""));
-        b.feed(&masked(true, 1, b"a"));
-        assert!(!b.invalid_utf8(), "after a fragmented one");
-        b.feed(&masked(true, 1, b"a"));
-        b.feed(&masked(true, 0, b"\xff"));
-        assert!(!b.invalid_utf8(), "a stray continuation frame is not text");
-    }
-
-    #[test]
-    fn unmasked_or_reserved_frames_are_left_to_tungstenite() {
-        let mut unmasked = masked(true, 1, b"\xff");
-        unmasked[1] &= 0x7f;
-        unmasked.drain(2..6);
-        unmasked[2] = 0xff;
-        let mut rsv1 = masked(true, 1, b"\xff");
-        rsv1[0] |= 0x40;
-        for f in [unmasked, rsv1] {
-            let mut b = Boundaries::default();
-            b.feed(&f);
-            assert!(!b.invalid_utf8(), "{f:x?}");
-            assert!(b.at_rest());
-        }
-    }
-}
+mod tests;

@@ -27,6 +27,19 @@ pub fn valid_to_send(code: u16) -> bool {
     valid_on_wire(code)
 }
 
+/// The code and reason of a client's close frame whose code is valid on the wire but unknown
+/// to tungstenite (1014, registered after it was written): tungstenite would answer it with
+/// 1002 as if it were a violation, so wscgi echoes it itself.
+pub fn unknown_to_tungstenite(payload: &[u8]) -> Option<(u16, &str)> {
+    use tungstenite::protocol::frame::coding::CloseCode;
+    let (code, reason) = payload.split_first_chunk::<2>()?;
+    let code = u16::from_be_bytes(*code);
+    if !valid_on_wire(code) || CloseCode::from(code).is_allowed() {
+        return None;
+    }
+    Some((code, std::str::from_utf8(reason).ok()?))
+}
+
 /// A close frame carries at most 123 bytes of reason; cut at a character boundary.
 pub fn truncate_reason(reason: &str) -> String {
     const MAX: usize = 123;
@@ -67,6 +80,35 @@ mod tests {
         for bad in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, u16::MAX] {
             assert!(!valid_on_wire(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_codes_tungstenite_misjudges_are_taken_over() {
+        assert_eq!(
+            unknown_to_tungstenite(b"\x03\xf6gone"),
+            Some((1014, "gone"))
+        );
+        assert_eq!(unknown_to_tungstenite(b"\x03\xf6"), Some((1014, "")));
+        for known in [1000u16, 1002, 1012, 1013, 3000, 4999] {
+            assert_eq!(
+                unknown_to_tungstenite(&known.to_be_bytes()),
+                None,
+                "{known}"
+            );
+        }
+        for invalid in [999u16, 1004, 1005, 1015, 1016, 2999, 5000] {
+            assert_eq!(
+                unknown_to_tungstenite(&invalid.to_be_bytes()),
+                None,
+                "{invalid}"
+            );
+        }
+        assert_eq!(unknown_to_tungstenite(b"\x03"), None);
+        assert_eq!(
+            unknown_to_tungstenite(b"\x03\xf6\xff"),
+            None,
+            "reason not UTF-8"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use tungstenite::Bytes;
 
 pub const OP_TEXT: u8 = 0x1;
 pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 
 /// One complete (FIN) frame with `opcode` and `payload`.

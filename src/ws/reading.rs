@@ -14,6 +14,7 @@ use super::boundaries::Boundaries;
 use super::conn::{Backlog, Conn, Limits, Phase, Ping, Readable};
 use crate::events::EventKind;
 use crate::ws::close;
+use crate::ws::frame;
 use crate::ws::outbuf::{Full, OutBuf};
 
 /// Messages larger than this may have grown tungstenite's read buffer (see `renew_reader`).
@@ -120,18 +121,32 @@ impl Conn {
         }
     }
 
-    /// The client sent a close frame: tungstenite queued the reply; send it and finish.
-    fn peer_closed(&mut self, code: u16, reason: String) {
+    /// The client sent a close frame: tungstenite queued the reply; send it and finish. A code
+    /// tungstenite does not know is echoed by wscgi instead (see `close::unknown_to_tungstenite`).
+    fn peer_closed(&mut self, mut code: u16, mut reason: String) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Open {
-                mut wire, mut ws, ..
+                mut wire,
+                mut ws,
+                frames,
+                ..
             } => {
-                let _ = ws.flush(&mut Io {
-                    sock: &mut wire.sock,
-                    out: &mut wire.out,
-                    frames: None,
-                    drained: None,
-                });
+                let payload = frames.close_payload().unwrap_or_default();
+                match close::unknown_to_tungstenite(payload) {
+                    Some((sent, why)) if code == close::PROTOCOL_ERROR => {
+                        (code, reason) = (sent, why.to_string());
+                        // Always fits: control frames have room beyond --max-outbuf.
+                        let _ = wire.out.push(frame::encode(frame::OP_CLOSE, payload));
+                    }
+                    _ => {
+                        let _ = ws.flush(&mut Io {
+                            sock: &mut wire.sock,
+                            out: &mut wire.out,
+                            frames: None,
+                            drained: None,
+                        });
+                    }
+                }
                 self.phase = Phase::Finishing {
                     wire,
                     since: Instant::now(),
