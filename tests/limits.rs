@@ -283,3 +283,47 @@ fn a_stalled_handshake_is_cut_off_after_handshake_timeout() {
         assert!(took < Duration::from_secs(2), "cut off only after {took:?}");
     }
 }
+
+#[test]
+fn a_connection_paused_at_max_pending_reads_on_as_soon_as_its_event_leaves() {
+    // "a" stays at the backend for HELD. The burst fills --max-pending 1 as soon as "a" is read;
+    // once "a" has left the queue for the backend there is room again, so the rest of the
+    // burst (a ping, then "b") is read at once: not only when "a" is answered.
+    const HELD: Duration = Duration::from_secs(3);
+    let backend = TestBackend::start(|req| match req.event() {
+        "message" if req.body == b"a" => BackendReply::ok().delay(HELD),
+        _ => BackendReply::ok(),
+    });
+    let server = Wscgi::start(&backend.url(), &["--max-pending", "1"]);
+    let mut s = raw_ws(&server, "/burst");
+    let reqs = backend.wait_for(T, |r| r.iter().any(|q| q.event() == "open"));
+    let id = reqs
+        .iter()
+        .find(|q| q.event() == "open")
+        .unwrap()
+        .conn_id()
+        .to_string();
+    let key = Some([9, 8, 7, 6]);
+    let mut burst = raw_frame(0x81, b"a", key);
+    burst.extend(raw_frame(0x89, b"still there?", key));
+    burst.extend(raw_frame(0x81, b"b", key));
+    let sent = Instant::now();
+    s.write_all(&burst).unwrap();
+    assert_eq!(
+        read_frame(&mut s),
+        (0x8a, b"still there?".to_vec()),
+        "the pong"
+    );
+    let took = sent.elapsed();
+    assert!(
+        took < HELD / 2,
+        "the ping behind \"a\" was answered after {took:?}"
+    );
+    assert_eq!(pending_events(&server, &id), 1, "\"b\" waits, read already");
+    backend.wait_for(T, |r| messages(r).len() == 2);
+    let bodies: Vec<String> = messages(&backend.requests())
+        .iter()
+        .map(|q| q.body_str())
+        .collect();
+    assert_eq!(bodies, ["a", "b"]);
+}

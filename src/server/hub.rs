@@ -277,29 +277,14 @@ impl Hub {
 
     /// After anything happened to a connection: send its next event, or remove it when done.
     pub(super) fn after(&mut self, key: ConnKey) {
-        let held_back = matches!(self.reset, Reset::Pending { .. });
+        self.dispatch(key);
         let Some(conn) = get(&mut self.clients, key) else {
             return;
         };
-        match conn.next_event_name() {
-            Some(EventName::Open) if held_back => {
-                self.held.insert(key);
-            }
-            Some(name) => {
-                if let Some(event) = conn.take_event(&self.boot_id) {
-                    if name == EventName::Open
-                        && let Some(info) = conn.info()
-                    {
-                        self.ids.insert(info.id.clone(), key);
-                    }
-                    self.count_event(&event.kind);
-                    self.pool.submit(Job {
-                        key: Some(key),
-                        work: Work::Deliver(event),
-                    });
-                }
-            }
-            None => {}
+        // The event that just left may have made room under --max-pending; what that read
+        // goes out at once if nothing is at the backend.
+        if conn.read_on(&self.limits) {
+            self.dispatch(key);
         }
         let Some(conn) = get(&mut self.clients, key) else {
             return;
@@ -323,6 +308,35 @@ impl Hub {
                 self.metrics.rejected += 1;
             }
             self.clients.remove(key.index);
+        }
+    }
+
+    /// Sends the connection's next event to the pool, unless one is at the backend (or it is
+    /// an open held back until the reset event is settled).
+    fn dispatch(&mut self, key: ConnKey) {
+        let held_back = matches!(self.reset, Reset::Pending { .. });
+        let Some(conn) = get(&mut self.clients, key) else {
+            return;
+        };
+        match conn.next_event_name() {
+            Some(EventName::Open) if held_back => {
+                self.held.insert(key);
+            }
+            Some(name) => {
+                if let Some(event) = conn.take_event(&self.boot_id) {
+                    if name == EventName::Open
+                        && let Some(info) = conn.info()
+                    {
+                        self.ids.insert(info.id.clone(), key);
+                    }
+                    self.count_event(&event.kind);
+                    self.pool.submit(Job {
+                        key: Some(key),
+                        work: Work::Deliver(event),
+                    });
+                }
+            }
+            None => {}
         }
     }
 

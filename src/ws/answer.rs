@@ -3,7 +3,7 @@
 
 use log::{debug, warn};
 
-use super::conn::{Backlog, Conn, Limits, Readable, Written};
+use super::conn::{Conn, Limits, Written};
 use super::message::{Frames, Message};
 use crate::events::BackendError;
 use crate::events::EventName;
@@ -51,11 +51,8 @@ impl Conn {
             (_, Ok(reply)) => self.apply(reply),
         }
         self.finish_failing();
-        // A connection paused at --max-pending (or by saturation) resumes here; one that was
-        // read dry is woken by the poll when more comes.
-        if self.is_open() && self.backlog == Backlog::Unread {
-            self.read_frames(limits, Readable::Unsure);
-        }
+        // A connection paused at --max-pending (or by saturation) resumes here.
+        self.read_on(limits);
         self.flush();
     }
 

@@ -71,6 +71,19 @@ impl Conn {
         }
     }
 
+    /// Reads on where an earlier read stopped at a limit (`--max-pending`, saturation) that may
+    /// have lifted since: an event left for the backend, a reply came, saturation ended. The
+    /// bytes are in the socket already and an edge-triggered poll would not report them again;
+    /// a connection read dry is woken by the poll when more comes. Says whether it read.
+    pub fn read_on(&mut self, limits: &Limits) -> bool {
+        let stopped = self.is_open() && self.backlog == Backlog::Unread;
+        if stopped {
+            self.read_frames(limits, Readable::Unsure);
+            self.flush();
+        }
+        stopped
+    }
+
     /// After a large message, swap tungstenite's frame reader (and its oversized buffer) for a
     /// fresh one, once every byte read belongs to a complete frame and no message is half
     /// received: then the old reader holds nothing, and the swap is invisible.
