@@ -124,3 +124,32 @@ fn registered_codes_for_restart_try_again_and_bad_gateway_are_echoed() {
         assert_eq!(backend.close_code_on(&path, T), code.to_string());
     }
 }
+
+/// While a connection is failing (a violation arrived behind a message at the backend), the
+/// answer to that message may close it: the client then gets the caller's code and reason,
+/// not the violation's. The close event already said 1002 when the violation arrived.
+#[test]
+fn closing_a_failing_connection_sends_the_callers_code() {
+    let backend = TestBackend::start(|req| match (req.event(), &req.body[..]) {
+        ("message", b"kick") => BackendReply::ok()
+            .delay(Duration::from_millis(300))
+            .header("WS-Close", "4000 kicked"),
+        ("message", _) => BackendReply::ok()
+            .status(500)
+            .delay(Duration::from_millis(300)),
+        _ => BackendReply::ok(),
+    });
+    let server = Wscgi::start(&backend.url(), &["--retries", "0"]);
+    for (path, body, code, reason) in [
+        ("/kick", &b"kick"[..], 4000u16, &b"kicked"[..]),
+        ("/fail", b"fail", 1011, b"backend error"),
+    ] {
+        let mut s = raw_ws(&server, path);
+        let mut burst = raw_frame(0x81, body, KEY);
+        burst.extend(raw_frame(0xc1, b"bad", KEY)); // RSV1 set: protocol error
+        s.write_all(&burst).unwrap();
+        let want = [&code.to_be_bytes()[..], reason].concat();
+        assert_eq!(read_frame(&mut s), (0x88, want), "{path}");
+        assert_eq!(backend.close_code_on(path, T), "1002", "{path}");
+    }
+}

@@ -16,14 +16,26 @@ use crate::ws::reading::Io;
 
 impl Conn {
     /// Starts the closing handshake with `code`; the close event carries the same code.
-    /// A connection that is failing sends its own close frame now instead.
+    /// A connection that is failing sends its close frame now, with this code and reason:
+    /// its close event went out with the violation's code already.
     pub fn close(&mut self, code: u16, reason: &str) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Open { wire, ws, .. } => {
                 self.phase = closing(wire, ws, code, reason);
                 self.ended(code, reason.to_string());
             }
-            Phase::Failing { .. } => self.send_failure(),
+            Phase::Failing {
+                wire, ws, since, ..
+            } => {
+                self.phase = Phase::Failing {
+                    wire,
+                    ws,
+                    code,
+                    reason: close::truncate_reason(reason),
+                    since,
+                };
+                self.send_failure();
+            }
             other => self.phase = other,
         }
     }
