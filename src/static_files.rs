@@ -8,7 +8,9 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::date::{civil_from_days, days_from_civil};
+use log::debug;
+
+use crate::date::{http_date, parse_http_date};
 
 /// Larger files are refused with 413: the whole response is built in memory.
 pub const MAX_FILE: u64 = 8 * 1024 * 1024;
@@ -55,9 +57,47 @@ pub fn request(head: &[u8]) -> Result<StaticRequest, Vec<u8>> {
     })
 }
 
-/// The complete HTTP/1.1 response (always `Connection: close`) for `req`, served from `root`.
-pub fn respond(root: &Path, req: &StaticRequest) -> Vec<u8> {
-    serve(root, req).unwrap_or_else(|status| error(status, req.head_only))
+/// What `--static` serves: a directory, less the backend's own code. A program or script a
+/// route runs, and any PHP file, is answered 404 even when it lies in the directory: its
+/// source is not for browsers.
+#[derive(Debug, Clone)]
+pub struct Site {
+    root: PathBuf,
+    /// The CGI programs and FastCGI scripts the routes name, as absolute paths.
+    backend_code: Vec<PathBuf>,
+}
+
+impl Site {
+    pub fn new(root: PathBuf, backend_code: Vec<PathBuf>) -> Site {
+        Site { root, backend_code }
+    }
+
+    /// The complete HTTP/1.1 response (always `Connection: close`) for `req`.
+    pub fn respond(&self, req: &StaticRequest) -> Vec<u8> {
+        self.serve(req)
+            .unwrap_or_else(|status| error(status, req.head_only))
+    }
+
+    fn serve(&self, req: &StaticRequest) -> Result<Vec<u8>, u16> {
+        let (named, canonical) = locate(&self.root, &req.path)?;
+        if self.is_backend_code(&named, &canonical) {
+            debug!("static {}: backend code, not served", req.path);
+            return Err(404);
+        }
+        serve(&named, &canonical, req)
+    }
+
+    /// Resolved when asked, like the request: a script created or moved after startup (or
+    /// reached through a symlink) is still recognised.
+    fn is_backend_code(&self, named: &Path, canonical: &Path) -> bool {
+        let php = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("php"));
+        php(named)
+            || php(canonical)
+            || self
+                .backend_code
+                .iter()
+                .any(|code| code.canonicalize().as_deref().unwrap_or(code) == canonical)
+    }
 }
 
 /// A 500 for when serving itself failed (a panicked worker, no root configured).
@@ -65,10 +105,10 @@ pub fn internal_error() -> Vec<u8> {
     error(500, false)
 }
 
-/// The 200 or 304 answer, or the error status to answer with instead.
-fn serve(root: &Path, req: &StaticRequest) -> Result<Vec<u8>, u16> {
-    let (named, canonical) = locate(root, &req.path)?;
-    let meta = fs::metadata(&canonical).map_err(|e| io_status(&e))?;
+/// The 200 or 304 answer for the file `named` (at `canonical`), or the error status to
+/// answer with instead.
+fn serve(named: &Path, canonical: &Path, req: &StaticRequest) -> Result<Vec<u8>, u16> {
+    let meta = fs::metadata(canonical).map_err(|e| io_status(&e))?;
     // Only regular files: opening a FIFO or device would block or never end.
     if !meta.is_file() {
         return Err(404);
@@ -77,7 +117,7 @@ fn serve(root: &Path, req: &StaticRequest) -> Result<Vec<u8>, u16> {
         return Err(413);
     }
     // Opened before the 304 check so an unreadable file is 403 whatever the client cached.
-    let file = File::open(&canonical).map_err(|e| io_status(&e))?;
+    let file = File::open(canonical).map_err(|e| io_status(&e))?;
     let mtime = mtime_secs(&meta);
     let dated = mtime.map(|secs| ("Last-Modified", http_date(secs)));
     let last_modified = dated.as_ref().map(|(_, date)| date.as_str());
@@ -88,7 +128,7 @@ fn serve(root: &Path, req: &StaticRequest) -> Result<Vec<u8>, u16> {
     let body = (!req.head_only).then(|| read_capped(file)).transpose()?;
     let len = body.as_ref().map_or(meta.len(), |b| b.len() as u64);
     let mut headers = vec![
-        ("Content-Type", content_type(&named).to_string()),
+        ("Content-Type", content_type(named).to_string()),
         ("Content-Length", len.to_string()),
     ];
     headers.extend(dated);
@@ -209,52 +249,6 @@ fn not_modified(since: Option<&str>, mtime: Option<i64>, last_modified: Option<&
         return false;
     };
     last_modified == Some(since) || parse_http_date(since).is_some_and(|t| t >= mtime)
-}
-
-const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`. (Day 0, 1970-01-01, was a Thursday.)
-fn http_date(secs: i64) -> String {
-    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    let weekday = WEEKDAYS.get(days.rem_euclid(7) as usize).unwrap_or(&"Thu");
-    let month_name = MONTHS
-        .get(month.saturating_sub(1) as usize)
-        .unwrap_or(&"Jan");
-    format!(
-        "{weekday}, {day:02} {month_name} {year:04} {:02}:{:02}:{:02} GMT",
-        day_secs / 3600,
-        day_secs % 3600 / 60,
-        day_secs % 60,
-    )
-}
-
-/// Seconds since the epoch for an IMF-fixdate; the weekday is not checked.
-fn parse_http_date(s: &str) -> Option<i64> {
-    let fields: Vec<&str> = s.split_ascii_whitespace().collect();
-    let &[_weekday, day, month, year, time, "GMT"] = fields.as_slice() else {
-        return None;
-    };
-    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
-    let (day, year) = (number(day, 2)? as u32, number(year, 4)?);
-    let clock: Vec<&str> = time.split(':').collect();
-    let &[h, m, sec] = clock.as_slice() else {
-        return None;
-    };
-    let (h, m, sec) = (number(h, 2)?, number(m, 2)?, number(sec, 2)?);
-    let days = days_from_civil(year, month, day);
-    // The round trip rejects out-of-range days such as 31 Feb.
-    let valid = civil_from_days(days) == (year, month, day) && h < 24 && m < 60 && sec < 61;
-    valid.then_some(days * 86_400 + h * 3600 + m * 60 + sec)
-}
-
-/// Exactly `len` ASCII digits (no sign, no spaces), as IMF-fixdate writes its numbers.
-fn number(s: &str, len: usize) -> Option<i64> {
-    let digits = s.len() == len && s.bytes().all(|b| b.is_ascii_digit());
-    digits.then(|| s.parse().ok()).flatten()
 }
 
 fn reason(status: u16) -> &'static str {

@@ -5,8 +5,8 @@
 //!   examples/chat/chat.php as wscgi's FastCGI backend (`https://localhost:PORT/`: the page
 //!   derives `wss://localhost:PORT/chat` itself);
 //! - behind real Caddy with TLS, running examples/deploy/Caddyfile, with chat.py as CGI;
-//! - alone, with `--static examples/chat` and chat.sh as CGI (the page told where to connect
-//!   with `?ws=`).
+//! - alone, as in the quick start: `--static examples/chat/public` and chat.sh as CGI (the
+//!   page told where to connect with `?ws=`).
 //!
 //! Each: A sees B join, B's message reaches A, closing B's page shows "* B left", and after
 //! wscgi is restarted on the same port (SIGTERM, exit 0, a new process) A's page reconnects by
@@ -73,7 +73,7 @@ fn chat_with_static_and_sh_cgi() {
     let Some(node) = browser_tools() else { return };
     let dir = TempDir::new("browser-cgi");
     let backend = format!("cgi:{DEMO}/chat.sh");
-    let mut wscgi = WscgiProc::start(&["--static", DEMO, "--backend", &backend], &dir);
+    let mut wscgi = WscgiProc::start(&["--static", PUBLIC, "--backend", &backend], &dir);
     // The page's ?ws= override names the WebSocket base; the page adds ?name= itself.
     let ws = format!("ws://127.0.0.1:{}/chat", wscgi.port);
     let url = format!(

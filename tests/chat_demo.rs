@@ -1,6 +1,7 @@
-//! The chat demo in examples/chat: its page served by `--static`, and a whole chat room run
-//! through each of its CGI backends (chat.sh, chat.py, chat.php via php-cgi) by a real wscgi
-//! with real WebSocket clients. A missing interpreter skips loudly, or fails when `CI` is set.
+//! The chat demo in examples/chat: its page (examples/chat/public) served by `--static`, and a
+//! whole chat room run through each of its CGI backends (chat.sh, chat.py, chat.php via
+//! php-cgi) by a real wscgi with real WebSocket clients; and `--static` never serving backend
+//! code. A missing interpreter skips loudly, or fails when `CI` is set.
 
 mod support;
 
@@ -11,6 +12,8 @@ use support::*;
 use tungstenite::Message;
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat");
+/// What the quick start serves: the page, without the scripts beside it.
+const PUBLIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat/public");
 
 #[test]
 fn chat_sh_room() {
@@ -33,11 +36,11 @@ fn chat_php_cgi_room() {
     }
 }
 
-/// wscgi with `--static examples/chat` and `script` as its CGI backend: the page is served,
-/// and alice and bob chat.
+/// wscgi with `--static examples/chat/public` and `script` as its CGI backend: the page is
+/// served, and alice and bob chat.
 fn chat_room(script: &str) {
     let backend = format!("cgi:{DEMO}/{script}");
-    let server = Wscgi::start(&backend, &["--static", DEMO]);
+    let server = Wscgi::start(&backend, &["--static", PUBLIC]);
     page_is_served(&server);
 
     let mut alice = connect(&server.ws_url("/chat?name=alice"));
@@ -86,7 +89,7 @@ fn chat_room(script: &str) {
     assert_eq!(recv_text(&mut alice), "bcarolb: héllo <b>", "{script}");
 }
 
-/// A plain GET on the WebSocket port is answered from `--static examples/chat`.
+/// A plain GET on the WebSocket port is answered from `--static examples/chat/public`.
 fn page_is_served(server: &Wscgi) {
     let page = http(server.ws_addr, "GET", "/", &[], b"");
     assert_eq!(page.status, 200, "GET /: {}", page.body_str());
@@ -103,6 +106,29 @@ fn page_is_served(server: &Wscgi) {
     );
     let missing = http(server.ws_addr, "GET", "/nope", &[], b"");
     assert_eq!(missing.status, 404, "GET /nope: {}", missing.body_str());
+}
+
+/// The quick start's old layout, the page beside its scripts, as a user copying it for their
+/// own app might keep it: `--static` still serves the page but none of the backend's code
+/// (the CGI program, the FastCGI script a route names, any PHP file).
+#[test]
+fn static_files_never_include_backend_code() {
+    let fastcgi = format!("/php=fastcgi://127.0.0.1:9{DEMO}/chat-php-cgi.sh");
+    let args = ["--static", DEMO, "--route", &fastcgi];
+    let server = Wscgi::start(&format!("cgi:{DEMO}/chat.py"), &args);
+    for script in [
+        "/chat.py",
+        "/chat-php-cgi.sh",
+        "/chat.php",
+        "/chat.php?x",
+        "/%63hat.py",
+    ] {
+        let got = http(server.ws_addr, "GET", script, &[], b"");
+        assert_eq!(got.status, 404, "GET {script}: {}", got.body_str());
+        assert!(!got.body_str().contains("wscgi"), "GET {script}: no source");
+    }
+    let page = http(server.ws_addr, "GET", "/public/index.html", &[], b"");
+    assert_eq!(page.status, 200, "the page: {}", page.body_str());
 }
 
 /// Whether `program` is in one of `dirs` (where the demo script will look for it). Missing:

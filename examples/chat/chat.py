@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # chat.py: a whole chat room as a Python 3 CGI script for wscgi (stdlib only); the same as chat.sh.
-#   wscgi --static examples/chat --backend cgi:$PWD/examples/chat/chat.py
+#   wscgi --static examples/chat/public --backend cgi:$PWD/examples/chat/chat.py
 # Everyone connected to ws://HOST/chat?name=NAME hears everyone, their own lines included.
 # The shebang names python3 by path: wscgi runs CGI programs with a clean environment (no PATH),
 # so "#!/usr/bin/env python3" would not find it. Adjust it if python3 lives elsewhere.

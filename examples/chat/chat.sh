@@ -1,6 +1,6 @@
 #!/bin/sh
 # chat.sh: a whole chat room as a CGI script for wscgi (POSIX sh; runs under dash).
-#   wscgi --static examples/chat --backend cgi:$PWD/examples/chat/chat.sh
+#   wscgi --static examples/chat/public --backend cgi:$PWD/examples/chat/chat.sh
 # Everyone connected to ws://HOST/chat?name=NAME hears everyone, their own lines included.
 # wscgi runs CGI programs with a clean environment (no PATH), so set one.
 PATH=/usr/bin:/bin

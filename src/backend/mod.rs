@@ -11,13 +11,14 @@ pub mod sign;
 pub mod spec;
 mod tcp;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{Config, EventFormat};
 use crate::events::{BackendError, Event};
 use crate::reply::Reply;
-use crate::static_files::{self, StaticRequest};
-use spec::BackendSpec;
+use crate::static_files::{self, Site, StaticRequest};
+use spec::{BackendSpec, Route};
 
 /// Where one route's events go.
 #[derive(Debug)]
@@ -46,7 +47,7 @@ struct Target {
 pub struct Delivery {
     targets: Vec<Target>,
     secret: Option<String>,
-    static_dir: Option<std::path::PathBuf>,
+    site: Option<Site>,
     pub format: EventFormat,
     pub retries: u32,
     pub first_backoff: Duration,
@@ -69,7 +70,10 @@ impl Delivery {
         Delivery {
             targets,
             secret: config.secret.clone(),
-            static_dir: config.static_dir.clone(),
+            site: config
+                .static_dir
+                .clone()
+                .map(|root| Site::new(root, backend_code(&config.routes))),
             format: config.event_format,
             retries: config.retries,
             first_backoff: Duration::from_millis(100),
@@ -115,7 +119,7 @@ impl Delivery {
                 gateway,
             }],
             secret: None,
-            static_dir: None,
+            site: None,
             format: EventFormat::Headers,
             retries: 0,
             first_backoff: Duration::ZERO,
@@ -124,8 +128,8 @@ impl Delivery {
 
     /// The response to a plain GET/HEAD under `--static`.
     pub fn serve_static(&self, request: &StaticRequest) -> Vec<u8> {
-        match &self.static_dir {
-            Some(root) => static_files::respond(root, request),
+        match &self.site {
+            Some(site) => site.respond(request),
             None => static_files::internal_error(),
         }
     }
@@ -173,14 +177,26 @@ impl Target {
 
 /// `SCRIPT_FILENAME` should be absolute; a relative program path is taken from the working
 /// directory wscgi started in.
-fn absolute(path: &std::path::Path) -> String {
-    let full = match path.is_absolute() {
+fn absolute(path: &Path) -> PathBuf {
+    match path.is_absolute() {
         true => path.to_path_buf(),
         false => std::env::current_dir()
             .map(|d| d.join(path))
             .unwrap_or_else(|_| path.to_path_buf()),
-    };
-    full.to_string_lossy().into_owned()
+    }
+}
+
+/// The files the routes run (CGI programs) or name (FastCGI scripts): never served by
+/// `--static`.
+fn backend_code(routes: &[Route]) -> Vec<PathBuf> {
+    routes
+        .iter()
+        .filter_map(|route| match &route.backend {
+            BackendSpec::Cgi(program) => Some(absolute(program)),
+            BackendSpec::FastCgi { script, .. } => Some(absolute(Path::new(script))),
+            BackendSpec::Http(_) => None,
+        })
+        .collect()
 }
 
 /// Adds `WS-Timestamp` and `WS-Signature` (see `sign`); signed at each attempt, so a retry
@@ -229,7 +245,7 @@ fn backend(spec: &BackendSpec, config: &Config) -> Backend {
                 config.backend_timeout,
                 config.max_message,
             );
-            Backend::Cgi(cgi, absolute(program))
+            Backend::Cgi(cgi, absolute(program).to_string_lossy().into_owned())
         }
         BackendSpec::FastCgi { addr, script } => {
             let fcgi = fastcgi::FastCgiBackend::new(

@@ -17,8 +17,10 @@ Listening:
   --origin LIST            allowed Origin values, comma separated: exact
                            (https://example.com) or *.example.com; others get
                            403 (default: any origin)
-  --static DIR             serve plain GET/HEAD requests from DIR (default
-                           none: 426 Upgrade Required)
+  --static DIR             serve plain GET/HEAD requests from DIR, except
+                           the routes' CGI programs and FastCGI scripts and
+                           any *.php file (404) (default none: 426 Upgrade
+                           Required)
 
 Backend:
   --backend BACKEND        where events go, for every path (this or --route

@@ -6,7 +6,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 /// `base/root` is served; `base/x` and `base/etc/passwd` are what an escape would reach.
 const FILES: &str = "x=OUTSIDE etc/passwd=OUTSIDE root/index.html=home root/a/index.html=sub \
     root/a/x=inside root/app.js=1 root/Style.CSS=b root/data.json={} root/pic.png=p \
-    root/readme.txt=hello root/blob=raw root/.secret=hidden root/a/.env=hidden";
+    root/readme.txt=hello root/blob=raw root/.secret=hidden root/a/.env=hidden \
+    root/app.sh=code root/cgi/run=code root/fpm/chat.php=code root/Page.PHP=code";
 const COMMON: &str = "X-Content-Type-Options: nosniff\r\nConnection: close\r\nServer: wscgi";
 
 /// A temp dir holding FILES plus two symlinks; removed on drop.
@@ -22,13 +23,20 @@ impl Fixture {
         }
         symlink(base.join("x"), base.join("root/out.txt")).unwrap();
         symlink(base.join("root/readme.txt"), base.join("root/in.txt")).unwrap();
+        symlink(base.join("root/app.sh"), base.join("root/app.txt")).unwrap();
         Fixture(base)
     }
 
     /// (status, head, body) for a raw request head.
     fn ask(&self, head: &str) -> (u16, String, String) {
         let root = self.0.join("root");
-        let bytes = request(head.as_bytes()).map_or_else(|e| e, |r| respond(&root, &r));
+        // Named as a route would: relative to the working directory, or through `..`.
+        let code = vec![
+            self.0.join("root/a/../app.sh"),
+            self.0.join("root/fpm/chat.php"),
+        ];
+        let site = Site::new(root, code);
+        let bytes = request(head.as_bytes()).map_or_else(|e| e, |r| site.respond(&r));
         let text = String::from_utf8(bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         let status = head[9..12].parse().unwrap();
@@ -204,4 +212,17 @@ fn imf_fixdate() {
     ];
     assert_eq!(bad.map(parse_http_date), [None; 3]);
     assert!(!http_date(i64::MAX).is_empty() && !http_date(i64::MIN).is_empty());
+}
+
+#[test]
+fn backend_code_is_never_served() {
+    let f = Fixture::new(9);
+    for target in ["/app.sh", "/app.txt", "/fpm/chat.php", "/Page.PHP"] {
+        assert_eq!(f.get(target).0, 404, "{target}");
+    }
+    assert_eq!(
+        f.get("/cgi/run").1.split(' ').nth(1),
+        Some("200"),
+        "not named by a route"
+    );
 }

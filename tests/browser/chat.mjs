@@ -1,4 +1,4 @@
-// Drives the chat demo (examples/chat/index.html) in real headless Chromium for tests/browser.rs.
+// Drives the chat demo (examples/chat/public/index.html) in real headless Chromium for tests/browser.rs.
 //
 //   node tests/browser/chat.mjs PAGE_URL SHOTS_DIR TAG [PATH=STATUS,...]
 //

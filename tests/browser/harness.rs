@@ -15,6 +15,8 @@ pub use crate::support::procs::{Group, START, TempDir, free_port, listening, req
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 pub const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat");
+/// The demo's page: what `--static` and the proxies serve (the scripts stay one level up).
+pub const PUBLIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat/public");
 pub const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/deploy");
 
 /// Whether `path` exists; see [`require`] for a missing one.

@@ -75,7 +75,7 @@ pub fn nginx(dir: &TempDir, port: u16, ws_port: u16, fpm_port: u16) -> Group {
             ),
             (&format!("{le}/fullchain.pem"), cert.display().to_string()),
             (&format!("{le}/privkey.pem"), key.display().to_string()),
-            ("root /var/www/chat;", format!("root {DEMO};")),
+            ("root /var/www/chat;", format!("root {PUBLIC};")),
             (
                 "http://127.0.0.1:8080;",
                 format!("http://127.0.0.1:{ws_port};"),
@@ -138,7 +138,7 @@ pub fn caddy(dir: &TempDir, bin: &Path, port: u16, ws_port: u16) -> Group {
                     "\n{global}https://localhost:{port} {{\n\tbind 127.0.0.1\n\ttls internal\n"
                 ),
             ),
-            ("root * /var/www/chat", format!("root * {DEMO}")),
+            ("root * /var/www/chat", format!("root * {PUBLIC}")),
             ("127.0.0.1:8080", format!("127.0.0.1:{ws_port}")),
             ("unix//run/php/php8.2-fpm.sock", "127.0.0.1:9".into()),
         ],
