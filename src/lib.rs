@@ -23,7 +23,8 @@
 //! - [`backend`]: routes, building the request for an event, HTTP/CGI/FastCGI, retries.
 //! - [`api`]: the push API's parser, routes and responses; batch and its JSON parser.
 //! - [`channels`]: channel membership. [`metrics`]: counters and `/metrics`.
-//! - [`static_files`]: `--static`, served by the workers.
+//! - [`static_files`]: `--static`, served by the workers. [`headers`]: header names,
+//!   lowercased and compared in one place for every parser.
 //! - Process plumbing: [`signals`], [`systemd`] (socket activation), [`logger`], [`burst_log`],
 //!   [`random`] (ids), [`date`], [`conn_id`] (slab keys with generations).
 //! - [`testing`]: drives one connection like the reactor does, for tests and the fuzzer.
@@ -38,6 +39,7 @@ pub mod conn_id;
 pub mod date;
 pub mod error;
 pub mod events;
+pub mod headers;
 pub mod logger;
 pub mod metrics;
 pub mod pool;

@@ -6,6 +6,7 @@
 
 use tungstenite::Bytes;
 
+use crate::headers;
 use crate::ws::close;
 
 /// Limits on metadata a backend may store on one connection.
@@ -84,10 +85,7 @@ impl Reply {
 
     fn header(&mut self, name: &str, value: &[u8]) {
         // HTTP responses arrive with lowercase names already; CGI ones may not.
-        let lower: std::borrow::Cow<str> = match name.bytes().any(|b| b.is_ascii_uppercase()) {
-            true => name.to_ascii_lowercase().into(),
-            false => name.into(),
-        };
+        let lower = headers::lowercase(name);
         let Ok(value) = std::str::from_utf8(value).map(str::trim) else {
             self.warnings.push(format!("{name}: value is not UTF-8"));
             return;

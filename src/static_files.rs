@@ -11,6 +11,7 @@ use std::time::UNIX_EPOCH;
 use log::debug;
 
 use crate::date::{http_date, parse_http_date};
+use crate::headers;
 
 /// Larger files are refused with 413: the whole response is built in memory.
 pub const MAX_FILE: u64 = 8 * 1024 * 1024;
@@ -47,7 +48,7 @@ pub fn request(head: &[u8]) -> Result<StaticRequest, Vec<u8>> {
     let if_modified_since = req
         .headers
         .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("if-modified-since"))
+        .find(|h| headers::name_is(h.name, "if-modified-since"))
         .and_then(|h| std::str::from_utf8(h.value).ok())
         .map(|v| v.trim().to_string());
     Ok(StaticRequest {

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::headers::{self, httparse_reason};
+
 pub const MAX_HEAD: usize = 8192;
 pub const MAX_TARGET: usize = 4096;
 pub const MAX_HEADERS: usize = 64;
@@ -33,8 +35,8 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn header(&self, lowercase_name: &str) -> Option<&str> {
-        first(&self.headers, lowercase_name)
+    pub fn header(&self, name: &str) -> Option<&str> {
+        headers::first(&self.headers, name)
     }
 
     pub fn query_param(&self, name: &str) -> Option<&str> {
@@ -106,14 +108,7 @@ pub fn parse(buf: &[u8], max_body: usize) -> Result<Option<(Request, usize)>, Re
     }
     let (path, query) = split_target(target)?;
     let method = method(req.method.unwrap_or(""));
-    let headers: Vec<(String, String)> = req
-        .headers
-        .iter()
-        .map(|h| {
-            let value = String::from_utf8_lossy(h.value).into_owned();
-            (h.name.to_ascii_lowercase(), value)
-        })
-        .collect();
+    let headers = headers::from_httparse(req.headers);
     let body_len = body_len(method, &headers, max_body)?;
     // `body_len <= max_body`, but a max_body near usize::MAX could overflow.
     let total = head_len
@@ -179,7 +174,7 @@ fn body_len(
     headers: &[(String, String)],
     max_body: usize,
 ) -> Result<usize, RequestError> {
-    if first(headers, "transfer-encoding").is_some() {
+    if headers::first(headers, "transfer-encoding").is_some() {
         return Err(RequestError::LengthRequired);
     }
     let mut len: Option<usize> = None;
@@ -213,13 +208,8 @@ fn parse_length(s: &str) -> Result<usize, RequestError> {
 }
 
 fn keep_alive(version: Option<u8>, headers: &[(String, String)]) -> bool {
-    let conn = |token: &str| {
-        headers
-            .iter()
-            .filter(|(n, _)| n == "connection")
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
+    let conn =
+        |token: &str| headers::values(headers, "connection").any(|v| headers::has_token(v, token));
     match version {
         Some(1) => !conn("close"),
         _ => conn("keep-alive"),
@@ -231,17 +221,6 @@ fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
-}
-
-fn httparse_reason(e: httparse::Error) -> &'static str {
-    match e {
-        httparse::Error::HeaderName => "invalid header name",
-        httparse::Error::HeaderValue => "invalid header value",
-        httparse::Error::NewLine => "invalid line ending",
-        httparse::Error::Version => "invalid http version",
-        httparse::Error::TooManyHeaders => "too many headers",
-        httparse::Error::Token | httparse::Error::Status => "invalid request line",
-    }
 }
 
 /// x-www-form-urlencoded pairs: split on '&', then at the first '='; '+' is

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::headers;
+
 /// Most bytes of header lines before the blank line.
 pub const MAX_HEAD: usize = 64 * 1024;
 
@@ -67,15 +69,13 @@ pub fn parse(output: &[u8]) -> Result<Head<'_>, CgiError> {
             break;
         }
         let (name, value) = split_header(line)?;
-        if name.eq_ignore_ascii_case("status") {
+        if headers::name_is(name, "status") {
             status = Some(parse_status(value)?);
         } else {
             headers.push((name, value));
         }
     }
-    let has_location = headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("location"));
+    let has_location = headers.iter().any(|(n, _)| headers::name_is(n, "location"));
     let status = status.unwrap_or(if has_location { 302 } else { 200 });
     Ok(Head {
         status,

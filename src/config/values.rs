@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::headers;
+
 pub(super) const KIB: u64 = 1024;
 pub(super) const MIB: u64 = 1024 * KIB;
 pub(super) const GIB: u64 = 1024 * MIB;
@@ -194,7 +196,7 @@ pub(super) fn header_list(v: &str) -> Result<Vec<String>, ValueError> {
         if !is_token(name) {
             return Err(ValueError::HeaderName(name.into()));
         }
-        let name = name.to_ascii_lowercase();
+        let name = headers::lowercase(name).into_owned();
         if name != "none" && !names.contains(&name) {
             names.push(name);
         }

@@ -7,6 +7,8 @@ use base64::engine::general_purpose::STANDARD;
 use sha1::{Digest, Sha1};
 use std::fmt;
 
+use crate::headers::{self, has_token, httparse_reason, values};
+
 /// Largest accepted head: request line + headers + blank line.
 pub const MAX_HEAD: usize = 8192;
 pub const MAX_HEADERS: usize = 64;
@@ -34,8 +36,8 @@ impl Upgrade {
         self.target.split_once('?').map_or("", |(_, q)| q)
     }
 
-    pub fn header(&self, lowercase_name: &str) -> Option<&str> {
-        values(&self.headers, lowercase_name).next()
+    pub fn header(&self, name: &str) -> Option<&str> {
+        headers::first(&self.headers, name)
     }
 }
 
@@ -117,15 +119,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Upgrade, usize)>, HandshakeError> {
         Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
         Err(e) => return Err(HandshakeError::Malformed(httparse_reason(e))),
     };
-    let headers: Vec<(String, String)> = req
-        .headers
-        .iter()
-        .map(|h| {
-            let value = String::from_utf8_lossy(h.value).into_owned();
-            (h.name.to_ascii_lowercase(), value)
-        })
-        .collect();
-    let upgrade = validate(&req, headers)?;
+    let upgrade = validate(&req, headers::from_httparse(req.headers))?;
     Ok(Some((upgrade, n)))
 }
 
@@ -179,13 +173,6 @@ fn validate(
     })
 }
 
-fn values<'a>(headers: &'a [(String, String)], name: &str) -> impl Iterator<Item = &'a str> {
-    headers
-        .iter()
-        .filter(move |(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The value of a header that must not repeat; `Err` if it does.
 fn single<'a>(headers: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ()> {
     let mut all = values(headers, name);
@@ -195,28 +182,10 @@ fn single<'a>(headers: &'a [(String, String)], name: &str) -> Result<Option<&'a 
     }
 }
 
-/// True if the comma-separated header `value` lists `token` (case-insensitive).
-fn has_token(value: &str, token: &str) -> bool {
-    value
-        .split(',')
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
-}
-
 /// A key is base64 of 16 bytes, which is always exactly 24 characters; the
 /// length check also bounds what the decoder allocates.
 fn valid_key(key: &str) -> bool {
     key.len() == 24 && STANDARD.decode(key).is_ok_and(|k| k.len() == 16)
-}
-
-fn httparse_reason(e: httparse::Error) -> &'static str {
-    match e {
-        httparse::Error::HeaderName => "invalid header name",
-        httparse::Error::HeaderValue => "invalid header value",
-        httparse::Error::NewLine => "invalid line ending",
-        httparse::Error::Version => "invalid http version",
-        httparse::Error::TooManyHeaders => "too many headers",
-        httparse::Error::Token | httparse::Error::Status => "invalid request line",
-    }
 }
 
 pub fn accept_key(key: &str) -> String {

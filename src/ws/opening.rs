@@ -13,6 +13,7 @@ use super::boundaries::Boundaries;
 use super::conn::{Conn, Limits, Phase, Ping};
 use crate::backend::spec;
 use crate::events::{ConnInfo, EventKind};
+use crate::headers;
 use crate::random;
 use crate::reply::Reply;
 use crate::static_files::{self, StaticRequest};
@@ -121,7 +122,12 @@ impl Conn {
         let headers = upgrade
             .headers
             .iter()
-            .filter(|(name, _)| limits.pass_headers.iter().any(|p| p == name))
+            .filter(|(name, _)| {
+                limits
+                    .pass_headers
+                    .iter()
+                    .any(|p| headers::name_is(name, p))
+            })
             .cloned()
             .collect();
         self.info = Some(Arc::new(ConnInfo {
