@@ -21,6 +21,16 @@ pub struct Traffic {
     pub bytes_in: u64,
     pub messages_out: u64,
     pub bytes_out: u64,
+    pub deflate: DeflateTraffic,
+}
+
+/// Compressed messages (permessage-deflate) only: their bytes on the wire and plain.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateTraffic {
+    pub wire_in: u64,
+    pub inflated_in: u64,
+    pub plain_out: u64,
+    pub wire_out: u64,
 }
 
 impl Traffic {
@@ -29,6 +39,10 @@ impl Traffic {
         self.bytes_in += other.bytes_in;
         self.messages_out += other.messages_out;
         self.bytes_out += other.bytes_out;
+        self.deflate.wire_in += other.deflate.wire_in;
+        self.deflate.inflated_in += other.deflate.inflated_in;
+        self.deflate.plain_out += other.deflate.plain_out;
+        self.deflate.wire_out += other.deflate.wire_out;
     }
 }
 
@@ -167,6 +181,31 @@ impl Metrics {
             "message payload bytes sent to clients",
             traffic.bytes_out,
         );
+        let d = traffic.deflate;
+        for (name, text, value) in [
+            (
+                "wscgi_deflate_received_compressed_bytes_total",
+                "compressed messages from clients (permessage-deflate): bytes on the wire",
+                d.wire_in,
+            ),
+            (
+                "wscgi_deflate_received_uncompressed_bytes_total",
+                "compressed messages from clients: bytes once inflated",
+                d.inflated_in,
+            ),
+            (
+                "wscgi_deflate_sent_uncompressed_bytes_total",
+                "messages sent compressed (permessage-deflate): bytes before compression",
+                d.plain_out,
+            ),
+            (
+                "wscgi_deflate_sent_compressed_bytes_total",
+                "messages sent compressed: bytes on the wire",
+                d.wire_out,
+            ),
+        ] {
+            counter(o, name, text, value);
+        }
         counter(
             o,
             "wscgi_published_total",

@@ -1,6 +1,7 @@
 //! Test and fuzz support: one connection's state machine driven through the same calls the
 //! reactor makes (`on_readable`, `take_event`, `on_reply`, `flush`), over a real loopback
-//! socket, with a backend that accepts the open and echoes messages. Not part of the API.
+//! socket, with a backend that accepts the open and echoes messages; and client frames of any
+//! size ([`client_frame`]). Not part of the API.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -137,6 +138,26 @@ thread_local! {
     /// One listener per thread: fuzzing makes millions of connections, and tests running in
     /// parallel must each accept their own.
     static LISTENER: TcpListener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+}
+
+/// A client frame of any size carrying `payload` masked with `key`; `first` is the whole first
+/// header byte (FIN, RSV bits, opcode).
+pub fn client_frame(first: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![first];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n < 65536 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! - alone, as in the quick start: `--static examples/chat/public` and chat.sh as CGI (the
 //!   page told where to connect with `?ws=`).
 //!
-//! Each: A sees B join, B's message reaches A, closing B's page shows "* B left", and after
+//! Each: A's page shows `ws.extensions` (permessage-deflate, negotiated by Chromium with wscgi
+//! through each proxy), A sees B join, B's message reaches A, closing B's page shows "* B left", and after
 //! wscgi is restarted on the same port (SIGTERM, exit 0, a new process) A's page reconnects by
 //! itself and chats again. Screenshots: target/browser-shots/*.png. Missing chromium, node,
 //! playwright-core, nginx, php-fpm, openssl or caddy: a loud skip, or a failure when `CI` is

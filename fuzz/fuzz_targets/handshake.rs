@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
                 .expect("head complete");
             assert_eq!((again.1, &again.0.target), (n, &up.target));
             // Whatever protocol was offered, the 101 is one head: no header splitting.
-            let resp = accept_response(&up.key, up.protocols.first().map(String::as_str));
+            let resp = accept_response(&up.key, up.protocols.first().map(String::as_str), None);
             let blank = resp.windows(4).position(|w| w == b"\r\n\r\n");
             assert_eq!(
                 blank,

@@ -26,7 +26,11 @@ const VERSION: &str = concat!("wscgi ", env!("CARGO_PKG_VERSION"));
 /// `--cgi-env` are repeatable and handled on their own.
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
-    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format";
+    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format \
+    deflate-min deflate-level";
+
+/// Long names of the options without a value (`WSCGI_*`: 1/true/yes/on or 0/false/no/off).
+const FLAGS: &str = "no-deflate deflate-context";
 
 const DEFAULT_PASS_HEADERS: &str = "cookie,authorization,origin,user-agent,\
     accept-language,x-forwarded-for,x-real-ip,x-forwarded-proto";
@@ -114,6 +118,29 @@ pub struct Config {
     pub log_level: LogLevel,
     /// `--log-format json`: one JSON object per log line.
     pub log_json: bool,
+    /// permessage-deflate, unless `--no-deflate`.
+    pub deflate: Option<Deflate>,
+}
+
+/// How permessage-deflate (RFC 7692) is offered to clients that ask for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deflate {
+    /// `--deflate-context`: keep compression state between messages where the client allows.
+    pub context_takeover: bool,
+    /// `--deflate-min`: shorter outgoing messages are sent uncompressed.
+    pub min_size: usize,
+    /// `--deflate-level`, 1 (fastest) to 9 (smallest).
+    pub level: u32,
+}
+
+impl Default for Deflate {
+    fn default() -> Deflate {
+        Deflate {
+            context_takeover: false,
+            min_size: 128,
+            level: 1,
+        }
+    }
 }
 
 impl Config {
@@ -148,6 +175,7 @@ impl Config {
             push_token: None,
             log_level: LogLevel::Info,
             log_json: false,
+            deflate: Some(Deflate::default()),
         }
     }
 }
@@ -208,6 +236,9 @@ fn options() -> Options {
     opts.optmulti("", "pass-header", "", "");
     opts.optmulti("", "route", "", "");
     opts.optmulti("", "cgi-env", "", "");
+    for name in FLAGS.split_whitespace() {
+        opts.optflag("", name, "");
+    }
     opts.optflag("h", "help", "");
     opts.optflag("V", "version", "");
     opts
@@ -240,6 +271,18 @@ impl Sources<'_> {
         }
         let var = env_name(name);
         (self.env)(&var).map(|v| (var, v))
+    }
+
+    /// A flag: given on the command line, or its `WSCGI_*` variable says yes.
+    fn flag(&self, name: &str) -> Result<bool, CliError> {
+        if self.m.opt_present(name) {
+            return Ok(true);
+        }
+        let var = env_name(name);
+        match (self.env)(&var) {
+            None => Ok(false),
+            Some(v) => boolean(&v).map_err(|error| CliError::Value { origin: var, error }),
+        }
     }
 
     fn get<T>(
@@ -284,7 +327,18 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         log_json: s.get("log-format", false, |v| {
             choice(v, &[("text", false), ("json", true)])
         })?,
+        deflate: deflate(s)?,
     })
+}
+
+fn deflate(s: &Sources) -> Result<Option<Deflate>, CliError> {
+    let d = Deflate::default();
+    let settings = Deflate {
+        context_takeover: s.flag("deflate-context")?,
+        min_size: s.get("deflate-min", d.min_size, |v| size(v, 0))?,
+        level: s.get("deflate-level", d.level, |v| count(v, 1, 9))?,
+    };
+    Ok((!s.flag("no-deflate")?).then_some(settings))
 }
 
 /// `--backend X` is the route for `/`; `--route PREFIX=X` adds more (or replaces `/`).

@@ -68,7 +68,7 @@ fn defaults() {
 #[test]
 fn each_option_from_command_line_and_environment() {
     #[rustfmt::skip]
-    let cases: [(&str, &str, Change); 17] = [
+    let cases: [(&str, &str, Change); 20] = [
         ("listen", "0.0.0.0:9", |c| c.listen = ([0, 0, 0, 0], 9).into()),
         ("push-listen", "[::1]:7", |c| c.push_listen = "[::1]:7".parse().unwrap()),
         ("backend", "http://x:1/p?q", |c| *c = Config { routes: Config::for_backend("http://x:1/p?q").routes, ..c.clone() }),
@@ -86,6 +86,9 @@ fn each_option_from_command_line_and_environment() {
         ("push-token", "s3cret", |c| c.push_token = Some("s3cret".into())),
         ("push-token", "", |c| c.push_token = None),
         ("log-level", "debug", |c| c.log_level = LogLevel::Debug),
+        ("deflate-min", "128B", |c| c.deflate = Some(Deflate::default())),
+        ("deflate-min", "1K", |c| c.deflate = Some(Deflate { min_size: 1024, ..Deflate::default() })),
+        ("deflate-level", "9", |c| c.deflate = Some(Deflate { level: 9, ..Deflate::default() })),
     ];
     for (name, value, change) in cases {
         let mut want = Config::for_backend(B);
@@ -263,4 +266,30 @@ fn version_and_log_levels() {
     assert_eq!(LogLevel::Warn.to_level_filter(), log::LevelFilter::Warn);
     assert_eq!(LogLevel::Debug.to_level_filter(), log::LevelFilter::Debug);
     assert!(LogLevel::Error < LogLevel::Warn && LogLevel::Info < LogLevel::Debug);
+}
+
+#[test]
+fn deflate_flags_from_command_line_and_environment() {
+    let on = Some(Deflate::default());
+    assert_eq!(config(&[], &[]).deflate, on, "on by default");
+    assert_eq!(config(&["--no-deflate"], &[]).deflate, None);
+    assert_eq!(config(&[], &[("WSCGI_NO_DEFLATE", "yes")]).deflate, None);
+    assert_eq!(config(&[], &[("WSCGI_NO_DEFLATE", "0")]).deflate, on);
+    let context = Some(Deflate {
+        context_takeover: true,
+        ..Deflate::default()
+    });
+    assert_eq!(config(&["--deflate-context"], &[]).deflate, context);
+    assert_eq!(
+        config(&[], &[("WSCGI_DEFLATE_CONTEXT", "1")]).deflate,
+        context
+    );
+    assert_eq!(
+        error(&[], &[("WSCGI_NO_DEFLATE", "maybe")]),
+        "WSCGI_NO_DEFLATE: invalid value \"maybe\" (expected 1, true, yes, on, 0, false, no or off)"
+    );
+    for level in ["0", "10", "x"] {
+        assert!(error(&["--deflate-level", level], &[]).starts_with("--deflate-level: "));
+    }
+    assert!(error(&["--deflate-min", "12X"], &[]).starts_with("--deflate-min: "));
 }

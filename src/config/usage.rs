@@ -52,6 +52,15 @@ Limits:
   --max-outbuf SIZE        unsent output held per connection, at least 4K
                            (default 1MiB)
 
+Compression (permessage-deflate, RFC 7692; accepted when a client offers it):
+  --no-deflate             decline it: every message goes uncompressed
+  --deflate-context        keep compression state between messages where the
+                           client allows (smaller messages, up to ~300KiB more
+                           memory per connection; default: no state between
+                           messages, so idle connections cost nothing extra)
+  --deflate-min SIZE       send shorter messages uncompressed (default 128B)
+  --deflate-level N        1 (fastest) to 9 (smallest) (default 1)
+
 Push API:
   --push-listen ADDR       address of the push API, which lets the backend
                            send to clients (default 127.0.0.1:8081)
@@ -74,7 +83,7 @@ Other:
   -V, --version            show the version
 
 DUR is a number with unit ms, s, m or h; a plain number is seconds: 10, 500ms,
-2m (at most 24h). SIZE is bytes with optional K/KiB, M/MiB or G/GiB: 65536,
+2m (at most 24h). SIZE is bytes with optional B, K/KiB, M/MiB or G/GiB: 65536,
 64K, 1MiB (at most 1GiB). Every option can also be set in the environment as
 WSCGI_<NAME>, e.g. WSCGI_PUSH_LISTEN for --push-listen; the command line wins.
 "

@@ -125,7 +125,7 @@ pub(super) fn many(v: &str) -> Result<usize, ValueError> {
 pub(super) fn size(v: &str, min: u64) -> Result<usize, ValueError> {
     let (n, unit) = split_number(v).ok_or_else(|| ValueError::Size(v.into()))?;
     let scale = match unit.to_ascii_lowercase().as_str() {
-        "" => 1,
+        "" | "b" => 1,
         "k" | "kib" => KIB,
         "m" | "mib" => MIB,
         "g" | "gib" => GIB,
@@ -209,6 +209,24 @@ pub(super) fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+pub(super) fn boolean(v: &str) -> Result<bool, ValueError> {
+    let table = [("1", true), ("true", true), ("yes", true), ("on", true)];
+    let no = [
+        ("0", false),
+        ("false", false),
+        ("no", false),
+        ("off", false),
+    ];
+    let lower = v.to_ascii_lowercase();
+    match table.iter().chain(&no).find(|(name, _)| *name == lower) {
+        Some((_, b)) => Ok(*b),
+        None => Err(ValueError::Choice {
+            value: v.into(),
+            expected: "1, true, yes, on, 0, false, no or off".into(),
+        }),
+    }
 }
 
 pub(super) fn choice<T: Copy>(v: &str, table: &[(&str, T)]) -> Result<T, ValueError> {

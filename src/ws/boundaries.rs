@@ -16,21 +16,19 @@
 //! echoes what the client sent instead (see `ws::reading`).
 //! Pure.
 
+use super::frame_head::{Head, HeadReader, Unmask};
 use super::utf8_stream::{Status, Utf8Stream};
 
 const OP_CLOSE: u8 = 0x8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Collecting a header: `have` bytes so far, `need` bytes in all (known once the length
-    /// byte arrived).
-    Header {
-        have: usize,
-        need: usize,
-        bytes: [u8; 14],
-    },
+    Header(HeadReader),
     /// Skipping a payload, watching it when it is text or a close frame's.
-    Payload { left: u64, watch: Watch },
+    Payload {
+        left: u64,
+        watch: Watch,
+    },
 }
 
 /// What a payload is read for.
@@ -55,14 +53,6 @@ struct ClosePayload {
     complete: bool,
 }
 
-/// Unmasks a payload as it arrives in pieces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Unmask {
-    key: [u8; 4],
-    /// Payload bytes seen so far, modulo 4: where in the key the next byte starts.
-    at: usize,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Boundaries {
     state: State,
@@ -82,11 +72,7 @@ pub struct Boundaries {
 impl Default for Boundaries {
     fn default() -> Boundaries {
         Boundaries {
-            state: State::Header {
-                have: 0,
-                need: 2,
-                bytes: [0; 14],
-            },
+            state: State::Header(HeadReader::default()),
             in_message: false,
             pending: None,
             text: false,
@@ -98,23 +84,6 @@ impl Default for Boundaries {
                 complete: false,
             },
         }
-    }
-}
-
-impl Unmask {
-    /// Unmasks `masked`, the next payload bytes, handing them to `sink` in pieces.
-    fn feed(&mut self, masked: &[u8], mut sink: impl FnMut(&[u8])) {
-        // Rotated so that byte i of each chunk takes key[i % 4] (chunks are a multiple of 4).
-        let mut key = self.key;
-        key.rotate_left(self.at);
-        let mut buf = [0u8; 256];
-        for chunk in masked.chunks(buf.len()) {
-            for (i, (out, b)) in buf.iter_mut().zip(chunk).enumerate() {
-                *out = b ^ key[i % 4];
-            }
-            sink(&buf[..chunk.len()]);
-        }
-        self.at = (self.at + masked.len()) % 4;
     }
 }
 
@@ -147,13 +116,9 @@ impl Boundaries {
                     }
                     data = &data[take..];
                 }
-                State::Header { have, need, bytes } => {
-                    let take = (*need - *have).min(data.len());
-                    bytes[*have..*have + take].copy_from_slice(&data[..take]);
-                    *have += take;
-                    data = &data[take..];
-                    if *have == *need {
-                        self.header_progress();
+                State::Header(reader) => {
+                    if let Some(head) = reader.feed(&mut data) {
+                        self.frame_started(&head);
                     }
                 }
             }
@@ -162,7 +127,7 @@ impl Boundaries {
 
     /// Every byte fed so far belongs to a complete frame, and no message is half received.
     pub fn at_rest(&self) -> bool {
-        matches!(self.state, State::Header { have: 0, .. }) && !self.in_message
+        matches!(self.state, State::Header(reader) if reader.is_empty()) && !self.in_message
     }
 
     /// A text message so far holds bytes that no continuation can make valid UTF-8. Sticky.
@@ -181,57 +146,27 @@ impl Boundaries {
         matches!(self.state, State::Payload { left: 0, .. })
     }
 
-    /// The header grew to its expected size: either learn its full size, or start the payload.
-    fn header_progress(&mut self) {
-        let State::Header { have, bytes, .. } = self.state else {
-            return;
-        };
-        let masked = bytes[1] & 0x80 != 0;
-        let extra = match bytes[1] & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        let full = 2 + extra + if masked { 4 } else { 0 };
-        if have < full {
-            self.state = State::Header {
-                have,
-                need: full,
-                bytes,
-            };
-            return;
-        }
-        let len = match extra {
-            2 => u64::from(u16::from_be_bytes([bytes[2], bytes[3]])),
-            8 => u64::from_be_bytes([
-                bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
-            ]),
-            _ => u64::from(bytes[1] & 0x7f),
-        };
-        let fin = bytes[0] & 0x80 != 0;
-        let data = bytes[0] & 0x08 == 0;
-        self.pending = Some((fin, data));
-        let text = self.follow_message(bytes[0]);
-        let first_close = bytes[0] & 0x0f == OP_CLOSE && !self.close.complete;
+    fn frame_started(&mut self, head: &Head) {
+        self.pending = Some((head.fin(), !head.is_control()));
+        let text = self.follow_message(head);
+        let first_close = head.opcode() == OP_CLOSE && !self.close.complete;
         // An unmasked client frame is a protocol error tungstenite reports; nothing to check.
-        let unmask = || Unmask {
-            key: [full - 4, full - 3, full - 2, full - 1].map(|i| bytes[i]),
-            at: 0,
-        };
-        let watch = match masked {
-            true if text => Watch::Utf8(unmask()),
-            true if first_close => Watch::Close(unmask()),
+        let watch = match head.mask().map(Unmask::new) {
+            Some(unmask) if text => Watch::Utf8(unmask),
+            Some(unmask) if first_close => Watch::Close(unmask),
             _ => Watch::Nothing,
         };
-        self.state = State::Payload { left: len, watch };
+        self.state = State::Payload {
+            left: head.payload_len,
+            watch,
+        };
     }
 
-    /// Follows the message a frame with first header byte `b0` belongs to; says whether its
-    /// payload is text to validate. Control frames interleave without touching the message.
+    /// Follows the message a frame belongs to; says whether its payload is text to validate. Control frames interleave without touching the message.
     /// Frames with reserved bits or opcodes are protocol errors tungstenite reports itself
     /// (with RSV1 the payload may not even be plain text), so they are not validated.
-    fn follow_message(&mut self, b0: u8) -> bool {
-        let opcode = b0 & 0x0f;
+    fn follow_message(&mut self, head: &Head) -> bool {
+        let opcode = head.opcode();
         match opcode {
             1 => {
                 self.text = true;
@@ -240,8 +175,7 @@ impl Boundaries {
             2 => self.text = false,
             _ => {}
         }
-        let reserved_bits = b0 & 0x70 != 0;
-        self.text && matches!(opcode, 0 | 1) && !reserved_bits
+        self.text && matches!(opcode, 0 | 1) && !head.reserved_bits()
     }
 
     fn frame_done(&mut self) {
@@ -257,11 +191,7 @@ impl Boundaries {
             // The message is over: a stray continuation frame is not text of anything.
             self.text &= !fin;
         }
-        self.state = State::Header {
-            have: 0,
-            need: 2,
-            bytes: [0; 14],
-        };
+        self.state = State::Header(HeadReader::default());
     }
 }
 

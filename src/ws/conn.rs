@@ -6,28 +6,30 @@
 //!
 //! The `impl Conn` is split by phase of life: `opening.rs` (upgrade request to 101),
 //! `reading.rs` (frames in), `answer.rs` (backend replies), `ending.rs` (closing, failing,
-//! shutdown), `timers.rs` (timeouts and pings), and this file (state, writing).
+//! shutdown), `timers.rs` (timeouts and pings), `sending.rs` (messages out), and this file
+//! (state, writing).
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{debug, warn};
+use log::debug;
 use mio::net::TcpStream;
 use tungstenite::protocol::{WebSocketConfig, WebSocketContext};
 
 use crate::backend::spec::Route;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::conn_id::ConnKey;
 use crate::events::{ConnInfo, Event, EventName};
 use crate::metrics::Traffic;
 use crate::static_files::StaticRequest;
 use crate::ws::boundaries::Boundaries;
 use crate::ws::close;
-use crate::ws::message::Frames;
-use crate::ws::outbuf::{Full, OutBuf};
+use crate::ws::deflate::Deflate;
+use crate::ws::extensions::Params;
+use crate::ws::outbuf::OutBuf;
 use crate::ws::queue::EventQueue;
+pub use crate::ws::sending::{SendError, Written};
 
 /// Per-server settings every connection obeys.
 #[derive(Debug, Clone)]
@@ -51,6 +53,9 @@ pub struct Limits {
     /// The longest one event may take at the backend, retries and backoff included: how long
     /// a failing connection holds its close frame for replies still on their way.
     pub reply_grace: Duration,
+    /// permessage-deflate for clients that offer it (`None`: `--no-deflate`).
+    pub deflate: Option<config::Deflate>,
+    pub max_message: usize,
 }
 
 impl Limits {
@@ -82,6 +87,8 @@ impl Limits {
             // Backoff doubles from 100 ms and is capped at 2 s (backend::Delivery::deliver).
             reply_grace: config.backend_timeout * (config.retries + 1)
                 + Duration::from_secs(2) * config.retries,
+            deflate: config.deflate,
+            max_message: config.max_message,
         }
     }
 }
@@ -108,6 +115,8 @@ pub(super) enum Phase {
         key: String,
         offered: Vec<String>,
         tail: Vec<u8>,
+        /// The permessage-deflate offer the 101 will accept, if any.
+        deflate: Option<Params>,
     },
     Open {
         wire: Wire,
@@ -186,6 +195,9 @@ pub struct Conn {
     pub(super) backlog: Backlog,
     pub(super) close_code: Option<u16>,
     pub(super) rejected: Option<u16>,
+    /// permessage-deflate, when the handshake negotiated it (boxed: most of a connection's
+    /// life it is idle, and without it a connection pays one pointer).
+    pub(super) deflate: Option<Box<Deflate>>,
 }
 
 impl Conn {
@@ -210,6 +222,7 @@ impl Conn {
             backlog: Backlog::Unread,
             close_code: None,
             rejected: None,
+            deflate: None,
         }
     }
 
@@ -329,39 +342,6 @@ impl Conn {
         }
     }
 
-    /// Every data message for the client enters here: it is queued (the frame for this
-    /// connection taken from `frames`), less what a direct write already put on the socket,
-    /// and counted. A client too slow to take it is closed.
-    pub fn send_message(&mut self, frames: &mut Frames, written: Written) -> Result<(), SendError> {
-        let sent = match written {
-            Written::Nothing => 0,
-            Written::Directly(Ok(sent)) => sent,
-            Written::Directly(Err(e)) => {
-                debug!("{}: write failed: {e}", self.remote);
-                self.drop_socket(close::ABNORMAL, "write failed");
-                return Err(SendError::NotOpen);
-            }
-        };
-        // A failing connection still takes the replies to messages it sent before.
-        let (Phase::Open { wire, .. } | Phase::Failing { wire, .. }) = &mut self.phase else {
-            return Err(SendError::NotOpen);
-        };
-        let frame = frames.plain();
-        if sent < frame.len() && wire.out.push(frame.slice(sent..)) == Err(Full) {
-            warn!("{}: slow consumer, closing", self.id());
-            self.close(close::POLICY, "slow consumer");
-            return Err(SendError::SlowConsumer);
-        }
-        self.traffic.messages_out += 1;
-        self.traffic.bytes_out += frames.message().payload.len() as u64;
-        Ok(())
-    }
-
-    /// Messages and bytes in and out so far.
-    pub fn traffic(&self) -> Traffic {
-        self.traffic
-    }
-
     /// The HTTP status this connection's handshake was refused with, if it was.
     pub fn rejected(&self) -> Option<u16> {
         self.rejected
@@ -370,22 +350,4 @@ impl Conn {
     pub(super) fn id(&self) -> &str {
         self.info.as_ref().map_or("-", |i| i.id.as_str())
     }
-}
-
-/// How much of a message's frame reached the socket before the message entered the connection.
-#[derive(Debug)]
-pub enum Written {
-    /// Nothing: the whole frame is queued.
-    Nothing,
-    /// A direct write (see `ws::direct`) took this many bytes, or failed.
-    Directly(io::Result<usize>),
-}
-
-/// Why a message could not be queued for a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError {
-    /// The connection is not (or no longer) open.
-    NotOpen,
-    /// Its outgoing buffer is full; it is being closed with 1008.
-    SlowConsumer,
 }

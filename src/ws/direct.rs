@@ -19,11 +19,19 @@ use super::message::Frames;
 
 impl Conn {
     /// The socket and this connection's frame of the message, when the frame may be written to
-    /// the socket directly: open, and nothing queued. The outcome goes back through
-    /// `Conn::send_message` (`Written::Directly`).
+    /// the socket directly: open, nothing queued, and no compression context of its own (its
+    /// frame is then one that others share). The outcome goes back through
+    /// `Conn::send_message` (`Written::Directly`), which picks the same frame.
     pub fn direct_target(&self, frames: &mut Frames) -> Option<(&TcpStream, Bytes)> {
         match &self.phase {
-            Phase::Open { wire, .. } if wire.out.is_empty() => Some((&wire.sock, frames.plain())),
+            Phase::Open { wire, .. } if wire.out.is_empty() => {
+                let compressed = match &self.deflate {
+                    Some(d) => d.shared_frame(frames).ok()?,
+                    None => None,
+                };
+                let frame = compressed.map_or_else(|| frames.plain(), |c| c.frame);
+                Some((&wire.sock, frame))
+            }
             _ => None,
         }
     }

@@ -183,6 +183,7 @@ fn closing(mut wire: Wire, mut ws: Box<WebSocketContext>, code: u16, reason: &st
             sock: &mut wire.sock,
             out: &mut wire.out,
             frames: None,
+            inflow: None,
             drained: None,
         },
         Some(frame),

@@ -11,11 +11,19 @@ pub const OP_BINARY: u8 = 0x2;
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 
+/// RSV1: the message is compressed (RFC 7692 §6).
+pub const RSV1: u8 = 0x40;
+
 /// One complete (FIN) frame with `opcode` and `payload`.
 pub fn encode(opcode: u8, payload: &[u8]) -> Bytes {
+    encode_with(opcode, 0, payload)
+}
+
+/// Like [`encode`], with `flags` (RSV bits) set in the first byte.
+pub fn encode_with(opcode: u8, flags: u8, payload: &[u8]) -> Bytes {
     let len = payload.len();
     let mut out = Vec::with_capacity(len + 10);
-    out.push(0x80 | opcode);
+    out.push(0x80 | flags | opcode);
     if len < 126 {
         out.push(len as u8);
     } else if let Ok(short) = u16::try_from(len) {
@@ -42,5 +50,6 @@ mod tests {
         let big = encode(OP_BINARY, &[0; 70_000]);
         assert_eq!(&big[..10], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
         assert_eq!(&encode(OP_PING, b"")[..], b"\x89\x00");
+        assert_eq!(&encode_with(OP_TEXT, RSV1, b"z")[..], b"\xc1\x01z");
     }
 }

@@ -195,7 +195,9 @@ pub fn accept_key(key: &str) -> String {
     STANDARD.encode(sha.finalize())
 }
 
-pub fn accept_response(key: &str, protocol: Option<&str>) -> Vec<u8> {
+/// The 101 response, with the subprotocol and the extensions (`Sec-WebSocket-Extensions`)
+/// accepted, if any.
+pub fn accept_response(key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
@@ -203,6 +205,9 @@ pub fn accept_response(key: &str, protocol: Option<&str>) -> Vec<u8> {
     );
     if let Some(p) = protocol.filter(|p| header_safe(p)) {
         out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    if let Some(e) = extensions.filter(|e| header_safe(e)) {
+        out.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
     }
     out.push_str("\r\n");
     out.into_bytes()

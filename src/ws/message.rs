@@ -8,6 +8,7 @@
 
 use tungstenite::Bytes;
 
+use super::compress;
 use super::frame;
 
 /// One data message, as the backend or the push API gave it. Cheap to clone.
@@ -25,13 +26,41 @@ impl Message {
             payload: payload.into(),
         }
     }
+
+    pub fn opcode(&self) -> u8 {
+        if self.binary {
+            frame::OP_BINARY
+        } else {
+            frame::OP_TEXT
+        }
+    }
 }
 
-/// The frames of one message, built lazily and at most once each.
+/// The frames of one message, built lazily and at most once each: the plain frame, and per
+/// compression level the compressed frame (without context takeover a message compresses to
+/// the same bytes for every connection at that level).
 #[derive(Debug)]
 pub struct Frames {
     message: Message,
     plain: Option<Bytes>,
+    deflated: Vec<(u32, Option<Compressed>)>,
+}
+
+/// A frame with RSV1 set, and the size of its compressed payload.
+#[derive(Debug, Clone)]
+pub struct Compressed {
+    pub frame: Bytes,
+    pub payload_len: usize,
+}
+
+impl Compressed {
+    /// The compressed frame of a message, if compression shrinks it.
+    pub fn of(message: &Message, compressed: Option<Vec<u8>>) -> Option<Compressed> {
+        compressed.map(|payload| Compressed {
+            frame: frame::encode_with(message.opcode(), frame::RSV1, &payload),
+            payload_len: payload.len(),
+        })
+    }
 }
 
 impl Frames {
@@ -39,6 +68,7 @@ impl Frames {
         Frames {
             message,
             plain: None,
+            deflated: Vec::new(),
         }
     }
 
@@ -50,15 +80,21 @@ impl Frames {
     pub fn plain(&mut self) -> Bytes {
         let message = &self.message;
         self.plain
-            .get_or_insert_with(|| {
-                let opcode = if message.binary {
-                    frame::OP_BINARY
-                } else {
-                    frame::OP_TEXT
-                };
-                frame::encode(opcode, &message.payload)
-            })
+            .get_or_insert_with(|| frame::encode(message.opcode(), &message.payload))
             .clone()
+    }
+
+    /// The frame compressed at `level` without context takeover, unless compression would not
+    /// shrink the message. Compressed once, on this thread's shared compressor.
+    pub fn deflated(&mut self, level: u32) -> Option<Compressed> {
+        if let Some((_, done)) = self.deflated.iter().find(|(l, _)| *l == level) {
+            return done.clone();
+        }
+        let message = &self.message;
+        let packed = compress::with_shared(level, |c| c.compress(&message.payload, false));
+        let done = Compressed::of(message, packed);
+        self.deflated.push((level, done.clone()));
+        done
     }
 }
 
@@ -76,5 +112,17 @@ mod tests {
         let mut binary = Frames::new(Message::new(true, vec![1, 2, 3]));
         assert_eq!(&binary.plain()[..], b"\x82\x03\x01\x02\x03");
         assert_eq!(binary.message().payload.len(), 3);
+    }
+
+    #[test]
+    fn the_compressed_frame_is_built_once_per_level() {
+        let mut frames = Frames::new(Message::new(false, "abc".repeat(100)));
+        let first = frames.deflated(1).expect("shrinks");
+        assert_eq!(first.frame[0], 0xc1, "FIN, RSV1, text");
+        assert!(first.payload_len < 30, "{}", first.payload_len);
+        let again = frames.deflated(1).unwrap();
+        assert_eq!(first.frame.as_ptr(), again.frame.as_ptr());
+        assert!(frames.deflated(9).is_some());
+        assert!(Frames::new(Message::new(true, "ab")).deflated(1).is_none());
     }
 }

@@ -17,6 +17,8 @@ use crate::headers;
 use crate::random;
 use crate::reply::Reply;
 use crate::static_files::{self, StaticRequest};
+use crate::ws::deflate::Deflate;
+use crate::ws::extensions::{self, Policy};
 use crate::ws::handshake::{self, HandshakeError, Upgrade};
 
 impl Conn {
@@ -142,11 +144,23 @@ impl Conn {
         else {
             return;
         };
+        let offers = upgrade
+            .headers
+            .iter()
+            .filter(|(name, _)| name == "sec-websocket-extensions")
+            .map(|(_, value)| value.as_str());
+        let deflate = limits.deflate.and_then(|d| {
+            let policy = Policy {
+                context_takeover: d.context_takeover,
+            };
+            extensions::negotiate(offers, policy)
+        });
         self.phase = Phase::Opening {
             wire,
             key: upgrade.key,
             offered: upgrade.protocols,
             tail,
+            deflate,
         };
         self.events.push(EventKind::Open);
     }
@@ -173,6 +187,7 @@ impl Conn {
             key,
             offered,
             tail,
+            deflate,
         } = std::mem::replace(&mut self.phase, Phase::Closed)
         else {
             return;
@@ -190,13 +205,33 @@ impl Conn {
                 key,
                 offered,
                 tail,
+                deflate,
             };
             let body = b"backend chose a subprotocol the client did not offer\n";
             return self.reject(502, handshake::error_response(502, "text/plain", &[], body));
         }
-        let response = handshake::accept_response(&key, reply.protocol.as_deref());
+        let answer = deflate.map(|p| p.answer());
+        let response =
+            handshake::accept_response(&key, reply.protocol.as_deref(), answer.as_deref());
         let _ = wire.out.push(Bytes::from(response));
-        // Bytes that came with the handshake are frames too: the tracker must see them.
+        self.deflate = deflate
+            .zip(limits.deflate)
+            .map(|(params, settings)| Box::new(Deflate::new(params, settings, limits.max_message)));
+        // Bytes that came with the handshake are frames too: the trackers must see them.
+        let tail = match self.deflate.as_deref_mut() {
+            Some(d) => {
+                d.inflow.feed(&tail);
+                let mut plain = Vec::with_capacity(tail.len());
+                let mut chunk = [0u8; 2048];
+                loop {
+                    match d.inflow.read(&mut chunk) {
+                        0 => break plain,
+                        n => plain.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            }
+            None => tail,
+        };
         let mut frames = Boundaries::default();
         frames.feed(&tail);
         let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(limits.ws_config));

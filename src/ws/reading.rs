@@ -12,6 +12,7 @@ use tungstenite::protocol::{Role, WebSocketContext};
 
 use super::boundaries::Boundaries;
 use super::conn::{Backlog, Conn, Limits, Phase, Ping, Readable};
+use super::inflow::Inflow;
 use crate::events::EventKind;
 use crate::ws::close;
 use crate::ws::frame;
@@ -37,6 +38,7 @@ impl Conn {
             if paused && self.is_open() {
                 return;
             }
+            let inflow = self.deflate.as_deref_mut().map(|d| &mut d.inflow);
             let (wire, ws, frames) = match &mut self.phase {
                 Phase::Open {
                     wire, ws, frames, ..
@@ -48,11 +50,19 @@ impl Conn {
                 sock: &mut wire.sock,
                 out: &mut wire.out,
                 frames,
+                inflow,
                 drained: drained.as_mut(),
             });
             match result {
                 Ok(msg) => self.on_message(msg),
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Every frame before a compressed message that broke the rules has been
+                    // read by now (see `ws::inflow`).
+                    if let Some(v) = self.deflate.as_ref().and_then(|d| d.inflow.violation()) {
+                        let (code, reason) = (v.close_code(), v.to_string());
+                        info!("{}: closing with {code}: {reason}", self.id());
+                        return self.fail(code, &reason);
+                    }
                     // tungstenite checks UTF-8 only in complete frames; the tracker has seen
                     // bad bytes in one still arriving, and RFC 6455 §8.1 says fail now.
                     // Every complete frame before them has been read by now.
@@ -156,6 +166,7 @@ impl Conn {
                             sock: &mut wire.sock,
                             out: &mut wire.out,
                             frames: None,
+                            inflow: None,
                             drained: None,
                         });
                     }
@@ -200,8 +211,10 @@ impl Conn {
 pub(super) struct Io<'a> {
     pub sock: &'a mut TcpStream,
     pub out: &'a mut OutBuf,
-    /// Sees every byte read, while the connection is open.
+    /// Sees every byte tungstenite reads, while the connection is open.
     pub frames: Option<&'a mut Boundaries>,
+    /// With permessage-deflate: the socket's bytes go through here first.
+    pub inflow: Option<&'a mut Inflow>,
     /// Set by a short read: the socket had no more, so the next read would only fail with
     /// WouldBlock. Edge-triggered polling reports any byte (or end of stream) that arrives
     /// later, so that syscall (one per wake-up and connection) is skipped, as tokio does.
@@ -211,18 +224,51 @@ pub(super) struct Io<'a> {
 
 impl Read for Io<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.drained.as_deref() == Some(&true) {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = self.sock.read(buf)?;
+        let n = match self.inflow.as_deref_mut() {
+            None => self.read_socket(buf)?,
+            // The socket's bytes go in, tungstenite's come out; `buf` serves for both. A read
+            // that gave tungstenite nothing yet (part of a compressed message) reads on.
+            Some(inflow) => loop {
+                match inflow.read(buf) {
+                    0 if inflow.violation().is_some() => {
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                    0 => {}
+                    n => break n,
+                }
+                let n = read_socket(self.sock, self.drained.as_deref_mut(), buf)?;
+                if n == 0 {
+                    break 0;
+                }
+                inflow.feed(&buf[..n]);
+            },
+        };
         if let Some(frames) = &mut self.frames {
             frames.feed(&buf[..n]);
         }
-        if let Some(drained) = &mut self.drained {
-            **drained = n > 0 && n < buf.len();
-        }
         Ok(n)
     }
+}
+
+impl Io<'_> {
+    fn read_socket(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_socket(self.sock, self.drained.as_deref_mut(), buf)
+    }
+}
+
+fn read_socket(
+    sock: &mut TcpStream,
+    drained: Option<&mut bool>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    if drained.as_deref() == Some(&true) {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    let n = sock.read(buf)?;
+    if let Some(drained) = drained {
+        *drained = n > 0 && n < buf.len();
+    }
+    Ok(n)
 }
 
 impl Write for Io<'_> {

@@ -3,7 +3,8 @@
 //   node tests/browser/chat.mjs PAGE_URL SHOTS_DIR TAG [PATH=STATUS,...]
 //
 // Two users, A and B, in separate browser contexts (separate localStorage, so separate names):
-// A sees B join; B's message reaches A; closing B's page shows "* B left" to A. Then the driver
+// A's page shows the negotiated ws.extensions (permessage-deflate); A sees B join; B's message
+// reaches A; closing B's page shows "* B left" to A. Then the driver
 // prints "RESTART" on stdout and waits for "GO" on stdin while tests/browser.rs restarts wscgi;
 // A's page must notice the drop, reconnect by itself, and a message must round-trip again.
 // PATH=STATUS pairs: plain GETs next to the page and the status each must get (e.g. the
@@ -85,6 +86,10 @@ try {
   await step("A opens the page and joins", async () => {
     a = await open("A");
     await expectLine(a, "system", "* A joined");
+  });
+  await step("the page shows ws.extensions: permessage-deflate", async () => {
+    const ext = await a.textContent("#ext");
+    if (!ext.startsWith("permessage-deflate")) throw new Error(`#ext is ${JSON.stringify(ext)}`);
   });
   for (const pair of gets.split(",").filter(Boolean)) {
     const [path, want] = pair.split("=");

@@ -14,7 +14,8 @@
 //!   client library sends (`raw_ws.rs`);
 //! - [`wait_until`]: polling a condition with a deadline (`wait.rs`).
 //!
-//! Not re-exported: [`procs`], real programs (finding them, temp dirs, free ports, process
+//! Not re-exported: [`raw_deflate`], a permessage-deflate client by hand on a raw socket;
+//! [`procs`], real programs (finding them, temp dirs, free ports, process
 //! groups killed on drop), for tests/support/php.rs and tests/browser/harness.rs.
 //!
 //! Private pieces they share: HTTP/1.x framing (`wire.rs`) and failure-message
@@ -30,6 +31,7 @@ mod client;
 mod describe;
 mod http_client;
 pub mod procs;
+pub mod raw_deflate;
 mod raw_ws;
 mod server;
 mod wait;

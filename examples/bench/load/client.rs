@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::frame::Frame;
+use tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tungstenite::{Bytes, Message, WebSocket};
+use wscgi::ws::compress;
 
 use crate::Opts;
 use crate::timestamps::TsStream;
@@ -81,9 +84,14 @@ const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 impl Engine {
     pub fn new(opts: &Opts) -> io::Result<Engine> {
+        // What browsers offer.
+        let offer = match opts.deflate {
+            true => "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+            false => "",
+        };
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n{offer}\
              User-Agent: bench-load\r\n\r\n",
             opts.path, opts.host
         )
@@ -155,6 +163,12 @@ impl Engine {
         };
         let Phase::Open(ws) = &mut conn.phase else {
             return false;
+        };
+        let deflating = ws.get_ref().inflow.is_some();
+        let msg = match msg {
+            Message::Text(t) if deflating => compressed(OpData::Text, t.as_bytes()),
+            Message::Binary(b) if deflating => compressed(OpData::Binary, &b),
+            other => other,
         };
         match ws.send(msg) {
             Ok(()) => true,
@@ -278,4 +292,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// A message as a browser sends it on a permessage-deflate connection: compressed (RSV1) unless
+/// compression does not shrink it. Level 1, like wscgi's default; no context takeover.
+fn compressed(opcode: OpData, payload: &[u8]) -> Message {
+    let Some(packed) = compress::with_shared(1, |c| c.compress(payload, false)) else {
+        return Message::Frame(Frame::message(payload.to_vec(), OpCode::Data(opcode), true));
+    };
+    let mut frame = Frame::message(packed, OpCode::Data(opcode), true);
+    frame.header_mut().rsv1 = true;
+    Message::Frame(frame)
 }

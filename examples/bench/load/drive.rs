@@ -11,6 +11,11 @@ use tungstenite::{Bytes, Message, WebSocket};
 use crate::client::{Conn, Engine, Ev, Phase};
 use crate::timestamps::{TsStream, enable_timestamps, rx_time};
 
+use wscgi::ws::inflow::Inflow;
+
+/// The largest message a benchmark receives (16 KB documents and below, with room).
+const MAX_MESSAGE: usize = 16 << 20;
+
 impl Engine {
     /// Advances connection `id`. A phase that completes drives the next one at once, since the
     /// data it needs (the `101`, frames sent along with it) may already be in the socket and no
@@ -101,13 +106,26 @@ impl Engine {
                     }
                 }
                 match parse_upgrade(&buf, &self.accept) {
-                    Ok(Some(head_len)) => {
-                        let rest = buf[head_len..].to_vec();
+                    Ok(Some((head_len, deflate))) => {
+                        // Bytes after the 101 are frames: they take the same way as the rest.
+                        let mut inflow =
+                            deflate.then(|| Box::new(Inflow::reading_server(MAX_MESSAGE, false)));
+                        let rest = match &mut inflow {
+                            Some(inflow) => {
+                                inflow.feed(&buf[head_len..]);
+                                let mut plain = vec![0u8; 1 << 20];
+                                let n = inflow.read(&mut plain);
+                                plain.truncate(n);
+                                plain
+                            }
+                            None => buf[head_len..].to_vec(),
+                        };
                         let ts = TsStream {
                             inner: stream,
                             timestamps: self.timestamps,
                             rx_ns: 0,
                             dry: None,
+                            inflow,
                         };
                         let ws = WebSocket::from_partially_read(
                             ts,
@@ -238,8 +256,9 @@ fn buf_len_of(conn: &Option<Conn>) -> usize {
     }
 }
 
-/// Ok(Some(head length)) for a valid `101`, Ok(None) while incomplete.
-fn parse_upgrade(buf: &[u8], accept: &str) -> Result<Option<usize>, String> {
+/// Ok(Some((head length, permessage-deflate accepted))) for a valid `101`, Ok(None) while
+/// incomplete.
+fn parse_upgrade(buf: &[u8], accept: &str) -> Result<Option<(usize, bool)>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(buf) {
@@ -256,7 +275,11 @@ fn parse_upgrade(buf: &[u8], accept: &str) -> Result<Option<usize>, String> {
             if !ok {
                 return Err("wrong Sec-WebSocket-Accept".into());
             }
-            Ok(Some(n))
+            let deflate = resp.headers.iter().any(|h| {
+                h.name.eq_ignore_ascii_case("sec-websocket-extensions")
+                    && h.value.starts_with(b"permessage-deflate")
+            });
+            Ok(Some((n, deflate)))
         }
     }
 }

@@ -13,16 +13,11 @@ use crate::output::{Report, top_failure};
 use crate::pool::{close_all, open_many};
 use crate::procfs::Cpu;
 use crate::stats::{ms, pct};
-use crate::timestamps::now_ns;
+use crate::timestamps::{now_ns, wire_now};
 
 /// Message `seq` of connection `id`: a readable prefix, padded to `size`.
-fn payload(id: usize, seq: usize, size: usize) -> String {
-    let mut s = format!("{id}:{seq}:");
-    while s.len() < size {
-        s.push('x');
-    }
-    s.truncate(size);
-    s
+fn payload(id: usize, seq: usize, size: usize, json: bool) -> String {
+    crate::payload::fill(&format!("{id}:{seq}:"), size, json)
 }
 
 /// Runs the scenario; `Err` when it could not run at all (no engine, nobody connected).
@@ -54,6 +49,7 @@ pub fn run(opts: &Opts) -> Result<Report, String> {
     let mut measure_start = Instant::now();
     let mut last_done = measure_start;
 
+    let mut wire_start = (0, 0);
     for (round, per_conn) in [(0, opts.warmup), (1, opts.messages)] {
         if per_conn == 0 {
             continue;
@@ -62,6 +58,7 @@ pub fn run(opts: &Opts) -> Result<Report, String> {
         if round == 1 {
             latencies.clear();
             cpu = Some(Cpu::begin(opts));
+            wire_start = wire_now();
             measure_start = Instant::now();
         }
         let deadline = Instant::now()
@@ -71,7 +68,7 @@ pub fn run(opts: &Opts) -> Result<Report, String> {
                 Duration::from_secs(10)
             };
         for &id in &ids {
-            let expect = payload(id, 0, opts.size);
+            let expect = payload(id, 0, opts.size, opts.json);
             let sent_ns = now_ns();
             if engine.send(id, Message::text(expect.clone())) {
                 slots.insert(
@@ -108,7 +105,7 @@ pub fn run(opts: &Opts) -> Result<Report, String> {
                         if slot.left > 0 && now < deadline {
                             slot.left -= 1;
                             slot.seq += 1;
-                            slot.expect = payload(id, slot.seq, opts.size);
+                            slot.expect = payload(id, slot.seq, opts.size, opts.json);
                             slot.sent_ns = now_ns();
                             if !engine.send(id, Message::text(slot.expect.clone())) {
                                 slot.waiting = false;
@@ -150,6 +147,20 @@ pub fn run(opts: &Opts) -> Result<Report, String> {
     r.f("p90_ms", ms(pct(&latencies, 90.0)), 3);
     r.f("p99_ms", ms(pct(&latencies, 99.0)), 3);
     r.f("max_ms", ms(latencies.last().copied().unwrap_or(0)), 3);
+    // Bytes on the wire per message each way (frame headers included; TCP's not).
+    let wire = wire_now();
+    if n > 0 {
+        r.f(
+            "wire_up_bytes_per_msg",
+            (wire.1 - wire_start.1) as f64 / n as f64,
+            1,
+        );
+        r.f(
+            "wire_down_bytes_per_msg",
+            (wire.0 - wire_start.0) as f64 / n as f64,
+            1,
+        );
+    }
     r.i("mismatches", mismatches);
     r.i("closed", closed);
     r.failures(&opened.failures);

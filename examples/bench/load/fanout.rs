@@ -14,7 +14,7 @@ use crate::output::{Report, json_escape, top_failure};
 use crate::pool::{close_all, idle_for, open_many};
 use crate::procfs::Cpu;
 use crate::stats::{ms, pct};
-use crate::timestamps::now_ns;
+use crate::timestamps::{now_ns, wire_now};
 
 /// Content type and body of one publish of `message`, in the format `--push-format` names.
 fn publish_body(opts: &Opts, message: &str) -> (String, Vec<u8>) {
@@ -62,13 +62,7 @@ pub fn run(opts: &Opts) -> Result<Report, String> {
     let mut warmed: HashMap<usize, bool> = opened.ids.iter().map(|id| (*id, false)).collect();
     let mut warm_count = 0usize;
     let warm_deadline = Instant::now() + Duration::from_secs(30);
-    let warm_msg = {
-        let mut s = String::from("w|");
-        while s.len() < opts.size {
-            s.push('x');
-        }
-        s
-    };
+    let warm_msg = crate::payload::fill("w|", opts.size, opts.json);
     while warm_count < engine.open.min(subscribers) && Instant::now() < warm_deadline {
         let (ct, body) = publish_body(opts, &warm_msg);
         http.send(&ct, &body)
@@ -103,6 +97,7 @@ pub fn run(opts: &Opts) -> Result<Report, String> {
 
     // Measured publishes, one at a time.
     let cpu = Cpu::begin(opts);
+    let wire_start = wire_now();
     let mut last_lat: Vec<u64> = Vec::new();
     let mut first_lat: Vec<u64> = Vec::new();
     let mut deliveries = 0u64;
@@ -113,13 +108,7 @@ pub fn run(opts: &Opts) -> Result<Report, String> {
         if Instant::now() >= phase_deadline {
             break;
         }
-        let msg = {
-            let mut s = format!("{k}|");
-            while s.len() < opts.size {
-                s.push('x');
-            }
-            s
-        };
+        let msg = crate::payload::fill(&format!("{k}|"), opts.size, opts.json);
         let (ct, body) = publish_body(opts, &msg);
         let want = engine.open;
         let t0 = now_ns();
@@ -183,6 +172,21 @@ pub fn run(opts: &Opts) -> Result<Report, String> {
     r.f("frames_per_s", frames_per_s, 0);
     r.failures(&opened.failures);
     cpu.add_to(&mut r, opts);
+    if deliveries > 0 {
+        let down = wire_now().0 - wire_start.0;
+        r.f(
+            "wire_bytes_per_delivery",
+            down as f64 / deliveries as f64,
+            1,
+        );
+        if !opts.pids.is_empty() {
+            r.f(
+                "server_cpu_us_per_delivery",
+                cpu.server * 1e6 / deliveries as f64,
+                3,
+            );
+        }
+    }
     r.ok = rounds > 0 && missing == 0 && publish_errors == 0;
     r.human = format!(
         "fanout {}: {} publishes to {subscribers} subscribers ({warm_count} reached in warm-up): \

@@ -39,6 +39,7 @@ mod http;
 mod idle;
 mod limits;
 mod output;
+mod payload;
 mod pool;
 mod procfs;
 mod stats;
@@ -65,6 +66,9 @@ common:
   --timeout SECS       hard limit of the whole run; the process exits 3 then (default 120)
   --handshake-timeout SECS   per connection (default 10)
   --no-timestamps      measure receive times in user space instead of SO_TIMESTAMPNS
+  --deflate            offer permessage-deflate; where accepted, messages go out compressed
+                       and compressed ones are inflated; bytes on the wire are reported
+  --json               pad messages with chat-like JSON instead of `x` (echo, fanout)
 idle:     -n/--connections N (default 10000)  --hold SECS (default 5)
 echo:     -c/--connections C (default 50)  -m/--messages M per connection (default 2000)
           -b/--size B bytes (default 64)  --warmup W messages per connection (default 20)
@@ -148,6 +152,8 @@ pub struct Opts {
     pub channel: String,
     pub publishes: usize,
     pub interval: Duration,
+    pub deflate: bool,
+    pub json: bool,
 }
 
 impl Opts {
@@ -184,13 +190,21 @@ impl Opts {
             channel: "bench".into(),
             publishes: 20,
             interval: Duration::from_millis(20),
+            deflate: false,
+            json: false,
         };
         let mut url = "ws://127.0.0.1:8080/bench".to_string();
         let mut i = 1;
         while i < args.len() {
             let flag = args[i].as_str();
-            if flag == "--no-timestamps" {
-                o.timestamps = false;
+            let switch = match flag {
+                "--no-timestamps" => Some(&mut o.timestamps),
+                "--deflate" => Some(&mut o.deflate),
+                "--json" => Some(&mut o.json),
+                _ => None,
+            };
+            if let Some(on) = switch {
+                *on = flag != "--no-timestamps";
                 i += 1;
                 continue;
             }

@@ -6,8 +6,11 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use mio::net::TcpStream;
 use tungstenite::WebSocket;
+use wscgi::ws::inflow::Inflow;
 
 /// The socket under tungstenite: reads with recvmsg to pick up the kernel's
 /// receive timestamp of the data just read.
@@ -20,6 +23,21 @@ pub struct TsStream {
     /// and the read that would only say WouldBlock is skipped (the edge-triggered poll reports
     /// what comes later). `None` when the poll reported a close or an error: read to the end.
     pub dry: Option<bool>,
+    /// permessage-deflate was accepted: the server's bytes go through here (see
+    /// `wscgi::ws::inflow`), so tungstenite sees plain frames.
+    pub inflow: Option<Box<Inflow>>,
+}
+
+/// Bytes read from and written to all sockets (the generator is one thread).
+pub static WIRE_RX: AtomicU64 = AtomicU64::new(0);
+pub static WIRE_TX: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes (read, written) on all sockets so far.
+pub fn wire_now() -> (u64, u64) {
+    (
+        WIRE_RX.load(Ordering::Relaxed),
+        WIRE_TX.load(Ordering::Relaxed),
+    )
 }
 
 /// `SO_TIMESTAMPNS` (`SO_TIMESTAMPNS_OLD`, a 64-bit timespec on 64-bit
@@ -28,10 +46,39 @@ const SO_TIMESTAMPNS: libc::c_int = 35;
 
 impl Read for TsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(mut inflow) = self.inflow.take() else {
+            return self.read_dry(buf);
+        };
+        // As in wscgi's own reader: socket bytes in, plain frames out, through one buffer.
+        let result = loop {
+            match inflow.read(buf) {
+                0 if inflow.violation().is_some() => {
+                    break Err(io::Error::other(format!(
+                        "deflate: {:?}",
+                        inflow.violation()
+                    )));
+                }
+                0 => {}
+                n => break Ok(n),
+            }
+            match self.read_dry(buf) {
+                Ok(0) => break Ok(0),
+                Ok(n) => inflow.feed(&buf[..n]),
+                Err(e) => break Err(e),
+            }
+        };
+        self.inflow = Some(inflow);
+        result
+    }
+}
+
+impl TsStream {
+    fn read_dry(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.dry == Some(true) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let n = self.read_socket(buf)?;
+        WIRE_RX.fetch_add(n as u64, Ordering::Relaxed);
         if let Some(dry) = &mut self.dry {
             *dry = n > 0 && n < buf.len();
         }
@@ -80,7 +127,9 @@ impl TsStream {
 
 impl Write for TsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf)
+        let n = self.inner.write(buf)?;
+        WIRE_TX.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()

@@ -3,21 +3,8 @@
 use super::*;
 
 fn frame(fin: bool, opcode: u8, payload_len: usize) -> Vec<u8> {
-    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
-    match payload_len {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n < 65536 => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&[1, 2, 3, 4]);
-    f.extend(std::iter::repeat_n(7, payload_len));
-    f
+    let first = if fin { 0x80 } else { 0 } | opcode;
+    crate::testing::client_frame(first, &vec![7; payload_len], [1, 2, 3, 4])
 }
 
 #[test]

@@ -92,7 +92,7 @@ fn browser_handshake() {
         up.header("sec-websocket-protocol"),
         Some("chat, , superchat")
     );
-    let resp = accept_response(&up.key, Some("chat"));
+    let resp = accept_response(&up.key, Some("chat"), None);
     let want = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
         Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
         Sec-WebSocket-Protocol: chat\r\n\r\n";
@@ -151,7 +151,7 @@ fn rejection_headers_and_error_response() {
     assert!(r.contains("\r\nUpgrade: websocket\r\n"), "{r}");
     let r = text(rejection(&E::MethodNotAllowed));
     assert!(r.contains("\r\nAllow: GET\r\n"), "{r}");
-    let r = text(accept_response("k", Some("a\r\nX: y")));
+    let r = text(accept_response("k", Some("a\r\nX: y"), None));
     assert!(!r.contains("X: y"), "{r}");
     let r = text(error_response(502, "a\nb", &[], b""));
     assert!(
