@@ -16,7 +16,8 @@
 //! # Layout
 //! - [`config`]: options, defaults, `--help`.
 //! - [`server`]: the mio reactor; `server::hub` owns the connections and dispatches events.
-//! - [`ws`]: handshake parsing, the per-connection state machine, framing, close codes.
+//! - [`ws`]: handshake parsing, the per-connection state machine, framing, close codes,
+//!   permessage-deflate (extension negotiation, compressing, bounded inflating).
 //! - [`events`]: what crosses threads (events, jobs, completions, [`events::BackendError`]);
 //!   [`reply`]: the backend's answer to one event. Both sit below every module that uses them.
 //!   [`pool`]: worker threads. [`bell`]: waking the reactor.

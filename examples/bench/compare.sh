@@ -26,7 +26,12 @@
 # Options:
 #   --quick                  tiny sizes (CI smoke test)
 #   --repeat N               run every scenario N times, report medians (default 1)
-#   --scenarios "LIST"       subset of: idle echo echo1 fanout connect (default all)
+#   --scenarios "LIST"       subset of: idle echo echo1 fanout connect deflate (default all)
+#
+# The deflate scenario is wscgi alone, with and without permessage-deflate (the load generator
+# offers it like a browser, `--deflate`): chat-like JSON of about 200 B and a 16 KB JSON
+# document, echo and fan-out to 1,000, bytes on the wire and server CPU per message; and the
+# idle scenario again with deflate negotiated on every connection (memory per connection).
 #   --servers "LIST"         subset of: wscgi pushpin pushpin-raised websocketd
 #   --pushpin-backend KIND   rust (default, bench-fast-backend) or python
 #                            (examples/bench/pushpin_backend.py)
@@ -45,7 +50,7 @@ INSTALL=1
 KEEP=0
 OUT=""
 PUSHPIN_BACKEND=rust
-SCENARIOS="idle echo echo1 fanout connect"
+SCENARIOS="idle echo echo1 fanout connect deflate"
 SERVERS="wscgi pushpin pushpin-raised websocketd"
 
 while [ $# -gt 0 ]; do
@@ -72,12 +77,14 @@ if [ "$QUICK" = 1 ]; then
     FANOUT_NS="50"; FANOUT_K=3; FANOUT_DUR=10
     CONNECT_C=4; CONNECT_DUR=1
     WRK_DUR=1
+    DFL_SIZES="200 16384"; DFL_ECHO_C=4; DFL_ECHO_M=50; DFL_FAN_N=50; DFL_FAN_K=3
 else
     IDLE_N=10000; IDLE_HOLD=5
     ECHO_C=50; ECHO_M=2000; ECHO_DUR=10; ECHO1_DUR=3
     FANOUT_NS="1000 10000"; FANOUT_K=20; FANOUT_DUR=20
     CONNECT_C=50; CONNECT_DUR=5
     WRK_DUR=5
+    DFL_SIZES="200 16384"; DFL_ECHO_C=20; DFL_ECHO_M=500; DFL_FAN_N=1000; DFL_FAN_K=20
 fi
 
 step() { echo "[$(date -u '+%H:%M:%S')] == $*"; }
@@ -408,6 +415,22 @@ for rep in $(seq "$REPEAT"); do
                 scenario_on "fanout$n" "$s" $((n / 500 + FANOUT_DUR + 90)) fanout -n "$n" \
                     -k "$FANOUT_K" -b "$SIZE" --duration "$FANOUT_DUR" \
                     --push @PUSH_URL@ --push-format @PUSH_FORMAT@
+            done
+        done
+    fi
+    if has_scenario deflate && wanted wscgi; then
+        step "[$rep/$REPEAT] deflate: idle $IDLE_N with permessage-deflate negotiated on all"
+        scenario_on idle-deflate wscgi $((IDLE_N / 1000 + 60)) idle -n "$IDLE_N" \
+            --hold "$IDLE_HOLD" --deflate
+        for b in $DFL_SIZES; do
+            for mode in off on; do
+                flag=(); [ "$mode" = on ] && flag=(--deflate)
+                step "[$rep/$REPEAT] deflate $mode: echo C=$DFL_ECHO_C, JSON of $b B; fan-out to $DFL_FAN_N"
+                scenario_on "dfl-echo$b-$mode" wscgi $((ECHO_DUR + 60)) echo -c "$DFL_ECHO_C" \
+                    -m "$DFL_ECHO_M" -b "$b" --json --duration "$ECHO_DUR" "${flag[@]}"
+                scenario_on "dfl-fan$b-$mode" wscgi $((FANOUT_DUR + 90)) fanout -n "$DFL_FAN_N" \
+                    -k "$DFL_FAN_K" -b "$b" --json --duration "$FANOUT_DUR" \
+                    --push @PUSH_URL@ --push-format @PUSH_FORMAT@ "${flag[@]}"
             done
         done
     fi

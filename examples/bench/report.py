@@ -208,7 +208,42 @@ def main():
         print()
         print("Notes:")
         print("\n".join(notes))
+    deflate_table(runs)
     return 0
+
+
+def deflate_table(runs):
+    """wscgi with and without permessage-deflate (compare.sh's deflate scenario)."""
+    sizes = sorted({int(k[len("dfl-echo"):].split("-")[0]) for k, _ in runs
+                    if k and k.startswith("dfl-echo")})
+    if not sizes:
+        return
+    rows = []
+    for b in sizes:
+        what = f"{b:,} B JSON"
+        for label, kind, field, digits in [
+            ("echo: bytes on the wire per message, client → server", "echo",
+             "wire_up_bytes_per_msg", 0),
+            ("echo: bytes on the wire per message, server → client", "echo",
+             "wire_down_bytes_per_msg", 0),
+            ("echo: server CPU per message, µs", "echo", "server_cpu_us_per_msg", 1),
+            ("echo: messages/s", "echo", "msgs_per_s", 0),
+            ("fan-out: bytes on the wire per delivery", "fan", "wire_bytes_per_delivery", 0),
+            ("fan-out: server CPU per delivery, µs", "fan", "server_cpu_us_per_delivery", 2),
+            ("fan-out: publish → last delivery, median ms", "fan", "median_last_ms", 2),
+        ]:
+            off = median(runs, f"dfl-{kind}{b}-off", "wscgi", field)
+            on = median(runs, f"dfl-{kind}{b}-on", "wscgi", field)
+            rows.append((f"{what}, {label}", fmt(off, digits), fmt(on, digits), ratio(on, off)))
+    rss_off = median(runs, "idle", "wscgi", "rss_per_conn_kib")
+    rss_on = median(runs, "idle-deflate", "wscgi", "rss_per_conn_kib")
+    rows.append(("idle: RSS per connection, KiB", fmt(rss_off, 2), fmt(rss_on, 2),
+                 ratio(rss_on, rss_off)))
+    print()
+    print("| wscgi, permessage-deflate | off | on | on/off |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
 
 
 if __name__ == "__main__":

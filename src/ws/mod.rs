@@ -1,4 +1,5 @@
-//! The WebSocket side: handshake, connection state machine, framing and close codes.
+//! The WebSocket side: handshake, connection state machine, framing, close codes, and
+//! permessage-deflate.
 
 mod answer;
 mod boundaries;
