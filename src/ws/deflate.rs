@@ -11,7 +11,7 @@
 
 use super::compress::Compressor;
 use super::extensions::Params;
-use super::inflow::Inflow;
+use super::inflow::{Inflow, Violation};
 use super::message::{Compressed, Frames};
 use crate::config;
 
@@ -19,30 +19,56 @@ use crate::config;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OwnContext;
 
+/// Kept for every connection that negotiated the extension, so it is small: the inflow exists
+/// only while the client's bytes are being followed (see [`Deflate::inflow`]).
 #[derive(Debug)]
 pub struct Deflate {
     pub params: Params,
-    pub inflow: Inflow,
-    settings: config::Deflate,
+    level: u32,
+    min_size: usize,
+    max_message: usize,
     /// With server context takeover (`--deflate-context`): this connection's own compressor.
     own: Option<Box<Compressor>>,
-    /// Messages sent compressed so far: their bytes before and after compression.
-    pub plain_out: u64,
-    pub wire_out: u64,
+    inflow: Option<Box<Inflow>>,
 }
 
 impl Deflate {
     pub fn new(params: Params, settings: config::Deflate, max_message: usize) -> Deflate {
         Deflate {
             params,
-            inflow: Inflow::new(max_message, params.client_takeover),
-            settings,
+            level: settings.level,
+            min_size: settings.min_size,
+            max_message,
             own: params
                 .server_takeover
                 .then(|| Box::new(Compressor::new(settings.level))),
-            plain_out: 0,
-            wire_out: 0,
+            inflow: None,
         }
+    }
+
+    /// The inflow for the client's next bytes (made when it is not held).
+    pub fn inflow(&mut self) -> &mut Inflow {
+        let (max, takeover) = (self.max_message, self.params.client_takeover);
+        self.inflow
+            .get_or_insert_with(|| Box::new(Inflow::new(max, takeover)))
+    }
+
+    pub fn violation(&self) -> Option<Violation> {
+        self.inflow.as_ref().and_then(|i| i.violation())
+    }
+
+    /// After a read: the compressed messages' bytes (on the wire, inflated) since the last
+    /// call; an inflow that holds nothing is let go, so an idle connection keeps only this
+    /// record.
+    pub fn settle(&mut self) -> (u64, u64) {
+        let Some(inflow) = &mut self.inflow else {
+            return (0, 0);
+        };
+        let counts = inflow.take_counts();
+        if inflow.at_rest() {
+            self.inflow = None;
+        }
+        counts
     }
 
     /// The compressed frame this connection gets for the message, or `None` for the plain one.
@@ -50,18 +76,13 @@ impl Deflate {
         if !self.worth_compressing(frames) {
             return None;
         }
-        let chosen = match &mut self.own {
+        match &mut self.own {
             Some(own) => {
                 let message = frames.message();
                 Compressed::of(message, own.compress(&message.payload, true))
             }
-            None => frames.deflated(self.settings.level),
-        };
-        if let Some(c) = &chosen {
-            self.plain_out += frames.message().payload.len() as u64;
-            self.wire_out += c.payload_len as u64;
+            None => frames.deflated(self.level),
         }
-        chosen
     }
 
     /// What [`Deflate::frame`] will choose, without changing this connection, so that
@@ -71,15 +92,14 @@ impl Deflate {
         match (&self.own, self.worth_compressing(frames)) {
             (Some(_), _) => Err(OwnContext),
             (None, false) => Ok(None),
-            (None, true) => Ok(frames.deflated(self.settings.level)),
+            (None, true) => Ok(frames.deflated(self.level)),
         }
     }
 
     fn worth_compressing(&self, frames: &Frames) -> bool {
         let len = frames.message().payload.len();
         let window = 1usize << self.params.server_window_bits;
-        len >= self.settings.min_size.max(1)
-            && (self.params.server_window_bits == 15 || len <= window)
+        len >= self.min_size.max(1) && (self.params.server_window_bits == 15 || len <= window)
     }
 }
 
@@ -116,7 +136,33 @@ mod tests {
         let mut small = Deflate::new(params(false, 9), settings(128), 1 << 20);
         assert!(small.frame(&mut text(512)).is_some());
         assert!(small.frame(&mut text(513)).is_none());
-        assert_eq!(small.plain_out, 512);
+    }
+
+    #[test]
+    fn an_idle_connection_keeps_no_inflow() {
+        let mut d = Deflate::new(params(false, 15), settings(0), 1 << 20);
+        let packed = Compressor::new(1).compress(&[b'a'; 300], false).unwrap();
+        let frame = crate::testing::client_frame(0xc1, &packed, [1, 2, 3, 4]);
+        d.inflow().feed(&frame[..5]);
+        assert_eq!(d.settle(), (0, 0));
+        assert!(d.inflow.is_some(), "half a frame is held");
+        d.inflow().feed(&frame[5..]);
+        let mut buf = [0u8; 512];
+        assert_eq!(d.inflow().read(&mut buf), 2 + 2 + 4 + 300);
+        assert_eq!(d.settle(), (packed.len() as u64, 300));
+        assert!(d.inflow.is_none(), "at rest: let go");
+        let mut context = Deflate::new(
+            Params {
+                client_takeover: true,
+                ..params(false, 15)
+            },
+            settings(0),
+            1 << 20,
+        );
+        context.inflow().feed(&frame);
+        while context.inflow().read(&mut buf) > 0 {}
+        context.settle();
+        assert!(context.inflow.is_some(), "the client's window is kept");
     }
 
     #[test]

@@ -67,6 +67,11 @@ impl Inflater {
         }
     }
 
+    /// No message under way and no state kept (always so between messages without takeover).
+    pub fn is_idle(&self) -> bool {
+        self.state.is_none() && self.wire == 0 && self.out.capacity() == 0
+    }
+
     /// The next compressed bytes of the current message.
     pub fn feed(&mut self, compressed: &[u8]) -> Result<(), InflateError> {
         self.wire += compressed.len();

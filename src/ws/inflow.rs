@@ -109,6 +109,23 @@ impl Inflow {
         self.violation
     }
 
+    /// Nothing held: no partial frame, no compressed message, no output, no inflater state.
+    /// An idle connection then need not keep this at all (see `ws::deflate`).
+    pub fn at_rest(&self) -> bool {
+        matches!(&self.state, State::Head(r) if r.is_empty())
+            && self.compressed.is_none()
+            && self.out.is_empty()
+            && self.violation.is_none()
+            && self.inflater.is_idle()
+    }
+
+    /// The compressed messages' bytes (on the wire, inflated) since the last call.
+    pub fn take_counts(&mut self) -> (u64, u64) {
+        let counts = (self.wire_bytes, self.inflated_bytes);
+        (self.wire_bytes, self.inflated_bytes) = (0, 0);
+        counts
+    }
+
     /// Follows `data`, the next bytes from the socket. After a violation, input is ignored.
     pub fn feed(&mut self, mut data: &[u8]) {
         while self.violation.is_none() {

@@ -220,11 +220,12 @@ impl Conn {
         // Bytes that came with the handshake are frames too: the trackers must see them.
         let tail = match self.deflate.as_deref_mut() {
             Some(d) => {
-                d.inflow.feed(&tail);
+                let inflow = d.inflow();
+                inflow.feed(&tail);
                 let mut plain = Vec::with_capacity(tail.len());
                 let mut chunk = [0u8; 2048];
                 loop {
-                    match d.inflow.read(&mut chunk) {
+                    match inflow.read(&mut chunk) {
                         0 => break plain,
                         n => plain.extend_from_slice(&chunk[..n]),
                     }
@@ -232,6 +233,7 @@ impl Conn {
             }
             None => tail,
         };
+        self.settle_inflow();
         let mut frames = Boundaries::default();
         frames.feed(&tail);
         let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(limits.ws_config));

@@ -23,6 +23,20 @@ const GROWN: usize = 4096;
 
 impl Conn {
     pub(super) fn read_frames(&mut self, limits: &Limits, how: Readable) {
+        self.read_until_blocked(limits, how);
+        self.settle_inflow();
+    }
+
+    /// Counts the compressed messages read and lets an idle inflow go (see `ws::deflate`).
+    pub(super) fn settle_inflow(&mut self) {
+        if let Some(d) = self.deflate.as_deref_mut() {
+            let (wire, inflated) = d.settle();
+            self.traffic.deflate.wire_in += wire;
+            self.traffic.deflate.inflated_in += inflated;
+        }
+    }
+
+    fn read_until_blocked(&mut self, limits: &Limits, how: Readable) {
         let mut drained = match how {
             Readable::Data => Some(false),
             Readable::Unsure => None,
@@ -38,7 +52,7 @@ impl Conn {
             if paused && self.is_open() {
                 return;
             }
-            let inflow = self.deflate.as_deref_mut().map(|d| &mut d.inflow);
+            let inflow = self.deflate.as_deref_mut().map(|d| d.inflow());
             let (wire, ws, frames) = match &mut self.phase {
                 Phase::Open {
                     wire, ws, frames, ..
@@ -58,7 +72,7 @@ impl Conn {
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Every frame before a compressed message that broke the rules has been
                     // read by now (see `ws::inflow`).
-                    if let Some(v) = self.deflate.as_ref().and_then(|d| d.inflow.violation()) {
+                    if let Some(v) = self.deflate.as_ref().and_then(|d| d.violation()) {
                         let (code, reason) = (v.close_code(), v.to_string());
                         info!("{}: closing with {code}: {reason}", self.id());
                         return self.fail(code, &reason);

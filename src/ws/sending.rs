@@ -8,7 +8,7 @@ use std::io;
 use log::{debug, warn};
 
 use super::conn::{Conn, Phase};
-use crate::metrics::{DeflateTraffic, Traffic};
+use crate::metrics::Traffic;
 use crate::ws::close;
 use crate::ws::message::Frames;
 use crate::ws::outbuf::Full;
@@ -32,7 +32,11 @@ impl Conn {
             return Err(SendError::NotOpen);
         };
         let frame = match self.deflate.as_deref_mut().and_then(|d| d.frame(frames)) {
-            Some(compressed) => compressed.frame,
+            Some(compressed) => {
+                self.traffic.deflate.plain_out += frames.message().payload.len() as u64;
+                self.traffic.deflate.wire_out += compressed.payload_len as u64;
+                compressed.frame
+            }
             None => frames.plain(),
         };
         if sent < frame.len() && wire.out.push(frame.slice(sent..)) == Err(Full) {
@@ -47,16 +51,7 @@ impl Conn {
 
     /// Messages and bytes in and out so far.
     pub fn traffic(&self) -> Traffic {
-        let mut traffic = self.traffic;
-        if let Some(d) = &self.deflate {
-            traffic.deflate = DeflateTraffic {
-                wire_in: d.inflow.wire_bytes,
-                inflated_in: d.inflow.inflated_bytes,
-                plain_out: d.plain_out,
-                wire_out: d.wire_out,
-            };
-        }
-        traffic
+        self.traffic
     }
 }
 
