@@ -55,7 +55,7 @@ Limits:
 Compression (permessage-deflate, RFC 7692; accepted when a client offers it):
   --no-deflate             decline it: every message goes uncompressed
   --deflate-context        keep compression state between messages where the
-                           client allows (smaller messages, up to ~300KiB more
+                           client allows (smaller messages, up to ~350KiB more
                            memory per connection; default: no state between
                            messages, so idle connections cost nothing extra)
   --deflate-min SIZE       send shorter messages uncompressed (default 128B)
