@@ -57,6 +57,8 @@ pub struct Gauges {
     pub all_connections: usize,
     pub pending_events: usize,
     pub queued_jobs: usize,
+    /// Connections that stopped reading because the server is saturated.
+    pub saturation_paused: usize,
     pub channels: usize,
     pub live_traffic: Traffic,
 }
@@ -190,6 +192,12 @@ impl Metrics {
             "wscgi_pending_events",
             "events waiting for the backend (queued per connection or for a worker)",
             (g.pending_events + g.queued_jobs) as u64,
+        );
+        gauge(
+            o,
+            "wscgi_saturation_paused_connections",
+            "connections not read while the worker queue is full",
+            g.saturation_paused as u64,
         );
         gauge(
             o,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use log::{info, warn};
+use log::warn;
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 
@@ -48,6 +48,9 @@ pub struct Hub {
     pub reset: Reset,
     /// Connections whose open event waits for the reset.
     held: HashSet<ConnKey>,
+    /// Connections that stopped reading while the server was saturated: read again when it
+    /// ends, without looking at every other connection.
+    paused: HashSet<ConnKey>,
     /// Set once shutdown began: every connection that opens is closed with 1001.
     shutting_down: bool,
     /// Backend failures (after retries), logged once per burst.
@@ -81,6 +84,7 @@ impl Hub {
             boot_id,
             reset,
             held: HashSet::new(),
+            paused: HashSet::new(),
             shutting_down: false,
             failures: BurstLog::new("backend failed"),
             refusals: BurstLog::new("refusing new clients"),
@@ -196,23 +200,15 @@ impl Hub {
 
     /// Saturation follows the pool's queue. When it ends, connections that stopped reading
     /// because of it are read again (their data may be waiting in the socket already, and an
-    /// edge-triggered poll would not report it again).
+    /// edge-triggered poll would not report it again): O(1) per call, amortized, since each of
+    /// them was noted once when it stopped.
     fn update_saturation(&mut self) {
         let was = self.limits.saturated.get();
         let now = self.pool.queued() >= self.queue_cap;
         self.limits.saturated.set(now);
         if was && !now {
-            let paused: Vec<ConnKey> = self
-                .clients
-                .iter()
-                .filter(|(_, c)| c.is_open() && c.waiting_events() > 0)
-                .map(|(_, c)| c.key)
-                .collect();
-            for key in paused {
-                if let Some(conn) = get(&mut self.clients, key) {
-                    conn.on_readable(&self.limits, Readable::Unsure);
-                    self.after(key);
-                }
+            for key in std::mem::take(&mut self.paused) {
+                self.after(key);
             }
         }
     }
@@ -231,6 +227,9 @@ impl Hub {
     }
 
     pub fn tick(&mut self, now: Instant) {
+        // Workers take jobs without telling the event loop: a queue that went under its cap
+        // after the last event is noticed here, at the latest.
+        self.update_saturation();
         self.failures.tick(now);
         self.refusals.tick(now);
         if let Reset::Pending { deadline } = self.reset
@@ -289,6 +288,10 @@ impl Hub {
         let Some(conn) = get(&mut self.clients, key) else {
             return;
         };
+        match self.limits.saturated.get() && conn.stopped_reading() {
+            true => self.paused.insert(key),
+            false => self.paused.remove(&key),
+        };
         if let Some(request) = conn.take_static_request() {
             self.pool.submit(Job {
                 key: Some(key),
@@ -302,7 +305,7 @@ impl Hub {
             if let Some(info) = conn.info() {
                 self.ids.remove(&info.id);
             }
-            access_log(conn);
+            conn.log_end();
             self.metrics.closed_traffic.add(conn.traffic());
             if conn.rejected().is_some() {
                 self.metrics.rejected += 1;
@@ -357,6 +360,7 @@ impl Hub {
         let mut g = Gauges {
             all_connections: self.clients.len(),
             queued_jobs: self.pool.queued(),
+            saturation_paused: self.paused.len(),
             channels: self.channels.list().len(),
             ..Gauges::default()
         };
@@ -367,17 +371,4 @@ impl Hub {
         }
         g
     }
-}
-
-/// One line per connection that was open, when it is gone: who, how long, how much, how it ended.
-fn access_log(conn: &Conn) {
-    let (Some(info), Some(code)) = (conn.info(), conn.close_code()) else {
-        return;
-    };
-    let secs = info.connected_at.elapsed().map_or(0.0, |d| d.as_secs_f64());
-    let t = conn.traffic();
-    info!(
-        "closed id={} path={} remote={} duration={secs:.3}s messages_in={} messages_out={} bytes_in={} bytes_out={} code={code}",
-        info.id, info.target, info.remote, t.messages_in, t.messages_out, t.bytes_in, t.bytes_out
-    );
 }

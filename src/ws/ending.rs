@@ -1,11 +1,13 @@
 //! How a connection ends: the closing handshake, failing on a protocol violation, server
-//! shutdown, dropping the socket, and lingering until the client has closed too.
+//! shutdown, dropping the socket, lingering until the client has closed too, and the access
+//! log line once it is gone.
 //!
 //! Every way out of `Open` queues the close event exactly once (see [`Conn::ended`]).
 
 use std::io::{self, Read};
 use std::time::Instant;
 
+use log::info;
 use tungstenite::protocol::WebSocketContext;
 use tungstenite::protocol::frame::CloseFrame;
 
@@ -108,6 +110,25 @@ impl Conn {
     /// The close code the WebSocket ended with, once it ended.
     pub fn close_code(&self) -> Option<u16> {
         self.close_code
+    }
+
+    /// The access log: one line per connection that was open, once it is gone: who, how long, how much, how it ended.
+    pub fn log_end(&self) {
+        let (Some(info), Some(code)) = (self.info(), self.close_code()) else {
+            return;
+        };
+        let secs = info.connected_at.elapsed().map_or(0.0, |d| d.as_secs_f64());
+        let t = self.traffic();
+        info!(
+            "closed id={} path={} remote={} duration={secs:.3}s messages_in={} messages_out={} bytes_in={} bytes_out={} code={code}",
+            info.id,
+            info.target,
+            info.remote,
+            t.messages_in,
+            t.messages_out,
+            t.bytes_in,
+            t.bytes_out
+        );
     }
 
     /// Server shutdown: an open connection is read one last time and closed with 1001, a
