@@ -36,33 +36,6 @@ impl Gate {
     }
 }
 
-/// A number from `/metrics`.
-fn metric(server: &Wscgi, name: &str) -> u64 {
-    let text = http(server.push_addr, "GET", "/metrics", &[], b"").body_str();
-    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
-    let value = line.and_then(|l| l.split(' ').nth(1)).map(str::parse);
-    value
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
-        .unwrap()
-}
-
-/// Events connection `id` has read but not sent to the backend yet.
-fn pending_events(server: &Wscgi, id: &str) -> u64 {
-    let body = http(
-        server.push_addr,
-        "GET",
-        &format!("/connections/{id}"),
-        &[],
-        b"",
-    )
-    .body_str();
-    let field = body.split("\"pending_events\":").nth(1).unwrap_or("");
-    let end = field.find(|c: char| !c.is_ascii_digit()).unwrap_or(0);
-    field[..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("no pending_events in {body}"))
-}
-
 #[test]
 fn connections_paused_by_saturation_are_counted_and_read_on_when_it_ends() {
     let gate = Arc::new(Gate::default());
