@@ -14,6 +14,7 @@ use mio::{Interest, Registry};
 
 use super::clients::{Clients, get};
 use super::fanout::{Fanout, Recipients, Routing, Sent};
+use super::sessions::Sessions;
 use crate::burst_log::BurstLog;
 use crate::channels::Channels;
 use crate::conn_id::{ConnKey, Generations};
@@ -61,6 +62,8 @@ pub struct Hub {
     queue_cap: usize,
     /// Threads a large fan-out is written by (see `ws::direct`): one per core, at most 4.
     pub(super) writers: usize,
+    /// Resumable sessions by key, and the parked ones' budget (see `sessions.rs`).
+    pub(super) sessions: Sessions,
 }
 
 impl Hub {
@@ -71,6 +74,7 @@ impl Hub {
         pool: Pool,
         boot_id: Arc<str>,
         reset: Reset,
+        sessions: Sessions,
     ) -> Hub {
         Hub {
             clients: Clients::new(),
@@ -90,6 +94,7 @@ impl Hub {
             refusals: BurstLog::new("refusing new clients"),
             queue_cap,
             writers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            sessions,
         }
     }
 
@@ -271,11 +276,15 @@ impl Hub {
         for key in sent.failed {
             self.after(key);
         }
+        for key in sent.kept {
+            self.account_parked(key);
+        }
         sent.fanout
     }
 
     /// After anything happened to a connection: send its next event, or remove it when done.
     pub(super) fn after(&mut self, key: ConnKey) {
+        self.settle_claim(key);
         self.dispatch(key);
         let Some(conn) = get(&mut self.clients, key) else {
             return;
@@ -298,7 +307,8 @@ impl Hub {
                 work: Work::Static { key, request },
             });
         }
-        if !conn.is_open() && !self.channels.of(key).is_empty() {
+        // A parked session keeps its channels: what they publish waits for its client.
+        if !conn.takes_messages() && !self.channels.of(key).is_empty() {
             self.channels.leave_all(key);
         }
         if conn.is_finished() {
@@ -310,8 +320,10 @@ impl Hub {
             if conn.rejected().is_some() {
                 self.metrics.rejected += 1;
             }
-            self.clients.remove(key.index);
+            let conn = self.clients.remove(key.index);
+            self.forget_session(key, conn.session_key());
         }
+        self.account_parked(key);
     }
 
     /// Sends the connection's next event to the pool, unless one is at the backend (or it is
@@ -362,6 +374,8 @@ impl Hub {
             queued_jobs: self.pool.queued(),
             saturation_paused: self.paused.len(),
             channels: self.channels.list().len(),
+            parked_sessions: self.sessions.parked().0,
+            parked_bytes: self.sessions.parked().1,
             ..Gauges::default()
         };
         for (_, conn) in &self.clients {

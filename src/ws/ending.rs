@@ -38,6 +38,9 @@ impl Conn {
                 };
                 self.send_failure();
             }
+            // A session waiting for its client ends here; a socket waiting for the 101 of
+            // its resume is dropped (its client will find the key gone).
+            Phase::Parked { .. } | Phase::Resuming { .. } => self.ended(code, reason.to_string()),
             other => self.phase = other,
         }
     }
@@ -101,8 +104,12 @@ impl Conn {
     }
 
     /// The WebSocket is over: queue the close event (exactly once: only the transitions out
-    /// of `Open` call this) and remember the code for the access log.
+    /// of `Open`, or out of a session waiting for its client, call this) and remember the code
+    /// for the access log. A resumable session's kept messages go with it.
     pub(super) fn ended(&mut self, code: u16, reason: String) {
+        if let Some(session) = &mut self.session {
+            session.ring.clear();
+        }
         self.close_code = Some(code);
         self.events.push(EventKind::Close { code, reason });
     }
@@ -145,7 +152,8 @@ impl Conn {
                     self.close(close::GOING_AWAY, "server shutting down");
                 }
             }
-            Phase::Handshake { .. } => self.phase = Phase::Closed,
+            Phase::Handshake { .. } | Phase::Claiming(_) => self.phase = Phase::Closed,
+            Phase::Parked { .. } => self.close(close::GOING_AWAY, "server shutting down"),
             _ => {}
         }
         self.flush();
@@ -157,7 +165,10 @@ impl Conn {
         if let Some(wire) = self.wire() {
             let _ = wire.out.write_to(&mut wire.sock);
         }
-        if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed) {
+        // A resumable session waits for its client instead (see `ws::replay`).
+        if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed)
+            && !self.park()
+        {
             self.ended(code, reason.to_string());
         }
     }
@@ -194,7 +205,12 @@ impl Conn {
 }
 
 /// Queues our close frame (through tungstenite, which then expects the client's) and waits.
-fn closing(mut wire: Wire, mut ws: Box<WebSocketContext>, code: u16, reason: &str) -> Phase {
+pub(super) fn closing(
+    mut wire: Wire,
+    mut ws: Box<WebSocketContext>,
+    code: u16,
+    reason: &str,
+) -> Phase {
     let frame = CloseFrame {
         code: code.into(),
         reason: close::truncate_reason(reason).into(),

@@ -14,7 +14,8 @@
 //!   client library sends (`raw_ws.rs`);
 //! - [`wait_until`]: polling a condition with a deadline (`wait.rs`);
 //! - what the push API says about the server: [`metric`], [`queued_jobs`],
-//!   [`pending_events`] (`introspect.rs`).
+//!   [`pending_events`] (`introspect.rs`);
+//! - resume: session keys, dropping a connection with a reset, resume URLs (`resume.rs`).
 //!
 //! Not re-exported: [`procs`], real programs (finding them, temp dirs, free ports, process
 //! groups killed on drop), for tests/support/php.rs and tests/browser/harness.rs; [`rooms`],
@@ -35,6 +36,7 @@ mod http_client;
 mod introspect;
 pub mod procs;
 mod raw_ws;
+mod resume;
 pub mod rooms;
 mod server;
 mod wait;
@@ -48,6 +50,9 @@ pub use self::{
     http_client::{HttpResponse, http},
     introspect::{metric, metrics, pending_events, queued_jobs, sample},
     raw_ws::{raw_close_code, raw_connect, raw_frame, raw_ws, read_frame, upgrade_request},
+    resume::{
+        connection_info, push_to, reset, reset_stream, resume_target, session_key, wait_parked,
+    },
     server::Wscgi,
     wait::wait_until,
 };
