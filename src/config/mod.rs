@@ -11,11 +11,13 @@ use crate::backend::spec::{self, Route};
 
 use getopts::{Fail, Matches, Options};
 
+mod deflate;
 #[cfg(test)]
 mod tests;
 mod usage;
 mod values;
 
+pub use deflate::Deflate;
 pub use usage::usage;
 pub use values::ValueError;
 use values::*;
@@ -27,7 +29,7 @@ const VERSION: &str = concat!("wscgi ", env!("CARGO_PKG_VERSION"));
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
     ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format \
-    deflate-min deflate-level";
+    deflate-min deflate-level resume-window resume-buffer resume-max-bytes";
 
 /// Long names of the options without a value (`WSCGI_*`: 1/true/yes/on or 0/false/no/off).
 const FLAGS: &str = "no-deflate deflate-context";
@@ -120,27 +122,12 @@ pub struct Config {
     pub log_json: bool,
     /// permessage-deflate, unless `--no-deflate`.
     pub deflate: Option<Deflate>,
-}
-
-/// How permessage-deflate (RFC 7692) is offered to clients that ask for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deflate {
-    /// `--deflate-context`: keep compression state between messages where the client allows.
-    pub context_takeover: bool,
-    /// `--deflate-min`: shorter outgoing messages are sent uncompressed.
-    pub min_size: usize,
-    /// `--deflate-level`, 1 (fastest) to 9 (smallest).
-    pub level: u32,
-}
-
-impl Default for Deflate {
-    fn default() -> Deflate {
-        Deflate {
-            context_takeover: false,
-            min_size: 128,
-            level: 1,
-        }
-    }
+    /// How long a dropped resumable session is kept (`--resume-window`; `None`: resume off).
+    pub resume_window: Option<Duration>,
+    /// Messages kept per resumable session, in bytes (`--resume-buffer`).
+    pub resume_buffer: usize,
+    /// All parked sessions' messages together, in bytes (`--resume-max-bytes`).
+    pub resume_max_bytes: usize,
 }
 
 impl Config {
@@ -176,6 +163,9 @@ impl Config {
             log_level: LogLevel::Info,
             log_json: false,
             deflate: Some(Deflate::default()),
+            resume_window: Some(Duration::from_secs(30)),
+            resume_buffer: 256 * KIB as usize,
+            resume_max_bytes: 64 * MIB as usize,
         }
     }
 }
@@ -327,10 +317,14 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         log_json: s.get("log-format", false, |v| {
             choice(v, &[("text", false), ("json", true)])
         })?,
+        resume_window: s.get("resume-window", d.resume_window, ping_interval)?,
+        resume_buffer: s.get("resume-buffer", d.resume_buffer, |v| size(v, 1))?,
+        resume_max_bytes: s.get("resume-max-bytes", d.resume_max_bytes, |v| size(v, 1))?,
         deflate: deflate(s)?,
     })
 }
 
+/// The options' permessage-deflate settings; `None` with `--no-deflate`.
 fn deflate(s: &Sources) -> Result<Option<Deflate>, CliError> {
     let d = Deflate::default();
     let settings = Deflate {
@@ -340,7 +334,6 @@ fn deflate(s: &Sources) -> Result<Option<Deflate>, CliError> {
     };
     Ok((!s.flag("no-deflate")?).then_some(settings))
 }
-
 /// `--backend X` is the route for `/`; `--route PREFIX=X` adds more (or replaces `/`).
 /// `WSCGI_ROUTE` holds routes separated by spaces.
 fn routes(s: &Sources) -> Result<Vec<Route>, CliError> {

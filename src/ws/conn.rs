@@ -6,19 +6,18 @@
 //!
 //! The `impl Conn` is split by phase of life: `opening.rs` (upgrade request to 101),
 //! `reading.rs` (frames in), `answer.rs` (backend replies), `ending.rs` (closing, failing,
-//! shutdown), `timers.rs` (timeouts and pings), `sending.rs` (messages out), and this file
-//! (state, writing).
+//! shutdown), `timers.rs` (timeouts and pings), `sending.rs` (the one way in for data
+//! messages), `resuming.rs` and `replay.rs` (resume: claims, parking, replay), and this file
+//! (state, writing). The settings they obey are `limits.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::debug;
 use mio::net::TcpStream;
-use tungstenite::protocol::{WebSocketConfig, WebSocketContext};
+use tungstenite::protocol::WebSocketContext;
 
-use crate::backend::spec::Route;
-use crate::config::{self, Config};
 use crate::conn_id::ConnKey;
 use crate::events::{ConnInfo, Event, EventName};
 use crate::metrics::Traffic;
@@ -29,69 +28,11 @@ use crate::ws::deflate::Deflate;
 use crate::ws::extensions::Params;
 use crate::ws::outbuf::OutBuf;
 use crate::ws::queue::EventQueue;
-pub use crate::ws::sending::{SendError, Written};
+use crate::ws::resuming::Claim;
+use crate::ws::session::Session;
 
-/// Per-server settings every connection obeys.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_pending: usize,
-    pub max_outbuf: usize,
-    pub handshake_timeout: Duration,
-    pub ping_interval: Option<Duration>,
-    pub pass_headers: Vec<String>,
-    pub ws_config: WebSocketConfig,
-    /// `--route` prefixes and backends; the handshake picks one per connection.
-    pub routes: Vec<Route>,
-    /// `--static` is set: plain GET/HEAD requests are served, not refused with 426.
-    pub static_files: bool,
-    pub idle_timeout: Option<Duration>,
-    /// Set by the hub while the worker queue is full: connections that already have events
-    /// waiting are not read (their clients wait in TCP), and new clients get 503.
-    pub saturated: std::cell::Cell<bool>,
-    /// `--origin` patterns (lowercase); empty allows all.
-    pub origins: Vec<String>,
-    /// The longest one event may take at the backend, retries and backoff included: how long
-    /// a failing connection holds its close frame for replies still on their way.
-    pub reply_grace: Duration,
-    /// permessage-deflate for clients that offer it (`None`: `--no-deflate`).
-    pub deflate: Option<config::Deflate>,
-    pub max_message: usize,
-}
-
-impl Limits {
-    /// Connection limits from the options. tungstenite's defaults suit big servers (128 KiB
-    /// read buffer per connection, unbounded writes); ours are sized for thousands of mostly
-    /// idle clients.
-    pub fn from_config(config: &Config) -> Limits {
-        let mut ws = WebSocketConfig::default();
-        // Allocated up front for every connection: 1 KiB keeps an idle client near 3 KiB in
-        // all; larger messages only take more (cheap) reads.
-        ws.read_buffer_size = 1024;
-        // Frames go straight into our own bounded queue (see ws::outbuf), never pile up here.
-        ws.write_buffer_size = 0;
-        ws.max_write_buffer_size = 64 * 1024;
-        ws.max_message_size = Some(config.max_message);
-        ws.max_frame_size = Some(config.max_message);
-        Limits {
-            max_pending: config.max_pending,
-            max_outbuf: config.max_outbuf,
-            handshake_timeout: config.handshake_timeout,
-            ping_interval: config.ping_interval,
-            pass_headers: config.pass_headers.clone(),
-            ws_config: ws,
-            routes: config.routes.clone(),
-            saturated: std::cell::Cell::new(false),
-            static_files: config.static_dir.is_some(),
-            idle_timeout: config.idle_timeout,
-            origins: config.origins.clone(),
-            // Backoff doubles from 100 ms and is capped at 2 s (backend::Delivery::deliver).
-            reply_grace: config.backend_timeout * (config.retries + 1)
-                + Duration::from_secs(2) * config.retries,
-            deflate: config.deflate,
-            max_message: config.max_message,
-        }
-    }
-}
+pub use super::limits::Limits;
+pub use super::sending::{Accepted, SendError, Written};
 
 /// The socket and the bytes waiting to go out on it.
 #[derive(Debug)]
@@ -109,6 +50,9 @@ pub(super) enum Phase {
         wire: Wire,
         request: Option<StaticRequest>,
     },
+    /// The upgrade asks for a resumable session (`wscgi-resume`); the hub decides (see
+    /// `ws::resuming`) before anything goes to the backend.
+    Claiming(Box<Claim>),
     /// The open event is at the backend; the client waits for its 101 (or its rejection).
     Opening {
         wire: Wire,
@@ -138,6 +82,20 @@ pub(super) enum Phase {
         reason: String,
         since: Instant,
     },
+    /// A resumed session's resume event is at the backend; the new socket waits for its 101,
+    /// then gets every message after the `received`-th.
+    Resuming {
+        wire: Wire,
+        key: String,
+        offered: Vec<String>,
+        tail: Vec<u8>,
+        received: u64,
+        /// The permessage-deflate offer of the new handshake the 101 will accept, if any.
+        deflate: Option<Params>,
+    },
+    /// The socket of a resumable session dropped; it waits for its client to come back
+    /// (`--resume-window`), keeping what is sent to it.
+    Parked { since: Instant },
     /// We sent a close frame and wait for the client's.
     Closing {
         wire: Wire,
@@ -198,6 +156,8 @@ pub struct Conn {
     /// permessage-deflate, when the handshake negotiated it (boxed: most of a connection's
     /// life it is idle, and without it a connection pays one pointer).
     pub(super) deflate: Option<Box<Deflate>>,
+    /// Opened with `wscgi-resume=KEY` (and resume on): what a resume needs.
+    pub(super) session: Option<Box<Session>>,
 }
 
 impl Conn {
@@ -223,6 +183,7 @@ impl Conn {
             close_code: None,
             rejected: None,
             deflate: None,
+            session: None,
         }
     }
 
@@ -249,6 +210,15 @@ impl Conn {
     /// Open for messages: the push API finds only such connections.
     pub fn is_open(&self) -> bool {
         matches!(self.phase, Phase::Open { .. })
+    }
+
+    /// Messages for it are taken: it is open, or a session waiting for its client (parked or
+    /// resuming). The push API and channels reach such connections.
+    pub fn takes_messages(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Open { .. } | Phase::Parked { .. } | Phase::Resuming { .. }
+        )
     }
 
     /// Nothing left to do: the socket is closed and every event reached the backend.
@@ -305,13 +275,17 @@ impl Conn {
 
     /// Writes queued bytes; finishes the close once the last byte is out.
     pub fn flush(&mut self) {
-        let Some(wire) = self.wire() else { return };
-        match wire.out.write_to(&mut wire.sock) {
-            Ok(true) if matches!(self.phase, Phase::Finishing { .. }) => self.linger(),
-            Ok(_) => {}
-            Err(e) => {
-                debug!("{}: write failed: {e}", self.remote);
-                self.drop_socket(close::ABNORMAL, "write failed");
+        loop {
+            let Some(wire) = self.wire() else { return };
+            match wire.out.write_to(&mut wire.sock) {
+                Ok(true) if matches!(self.phase, Phase::Finishing { .. }) => return self.linger(),
+                // A replay after a resume goes out as the socket takes it.
+                Ok(all_written) if self.pump() && all_written => {}
+                Ok(_) => return,
+                Err(e) => {
+                    debug!("{}: write failed: {e}", self.remote);
+                    return self.drop_socket(close::ABNORMAL, "write failed");
+                }
             }
         }
     }
@@ -321,11 +295,13 @@ impl Conn {
             Phase::Handshake { wire, .. }
             | Phase::Serving { wire, .. }
             | Phase::Opening { wire, .. }
+            | Phase::Resuming { wire, .. }
             | Phase::Open { wire, .. }
             | Phase::Failing { wire, .. }
             | Phase::Closing { wire, .. }
             | Phase::Finishing { wire, .. } => Some(wire),
-            Phase::Lingering { .. } | Phase::Closed => None,
+            Phase::Claiming(claim) => Some(claim.wire()),
+            Phase::Lingering { .. } | Phase::Parked { .. } | Phase::Closed => None,
         }
     }
 
@@ -334,12 +310,19 @@ impl Conn {
             Phase::Handshake { wire, .. }
             | Phase::Serving { wire, .. }
             | Phase::Opening { wire, .. }
+            | Phase::Resuming { wire, .. }
             | Phase::Open { wire, .. }
             | Phase::Failing { wire, .. }
             | Phase::Closing { wire, .. }
             | Phase::Finishing { wire, .. } => Some(wire),
-            Phase::Lingering { .. } | Phase::Closed => None,
+            Phase::Claiming(claim) => Some(claim.into_wire()),
+            Phase::Lingering { .. } | Phase::Parked { .. } | Phase::Closed => None,
         }
+    }
+
+    /// Messages and bytes in and out so far.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
     }
 
     /// The HTTP status this connection's handshake was refused with, if it was.

@@ -53,6 +53,21 @@ impl Deflate {
             .get_or_insert_with(|| Box::new(Inflow::new(max, takeover)))
     }
 
+    /// What tungstenite reads of the bytes that came with the handshake (the client's first
+    /// frames, possibly compressed).
+    pub fn inflate_tail(&mut self, tail: &[u8]) -> Vec<u8> {
+        let inflow = self.inflow();
+        inflow.feed(tail);
+        let mut plain = Vec::with_capacity(tail.len());
+        let mut chunk = [0u8; 2048];
+        loop {
+            match inflow.read(&mut chunk) {
+                0 => return plain,
+                n => plain.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
     pub fn violation(&self) -> Option<Violation> {
         self.inflow.as_ref().and_then(|i| i.violation())
     }

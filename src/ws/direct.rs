@@ -24,7 +24,8 @@ impl Conn {
     /// `Conn::send_message` (`Written::Directly`), which picks the same frame.
     pub fn direct_target(&self, frames: &mut Frames) -> Option<(&TcpStream, Bytes)> {
         match &self.phase {
-            Phase::Open { wire, .. } if wire.out.is_empty() => {
+            // A replay owns the socket until it caught up (see `ws::replay`).
+            Phase::Open { wire, .. } if wire.out.is_empty() && !self.replaying() => {
                 let compressed = match &self.deflate {
                     Some(d) => d.shared_frame(frames).ok()?,
                     None => None,

@@ -19,6 +19,16 @@ pub fn encode(opcode: u8, payload: &[u8]) -> Bytes {
     encode_with(opcode, 0, payload)
 }
 
+/// The length of the plain frame of a `payload_len`-byte payload, header included.
+pub fn encoded_len(payload_len: usize) -> usize {
+    let header = match payload_len {
+        0..126 => 2,
+        126..=0xffff => 4,
+        _ => 10,
+    };
+    header + payload_len
+}
+
 /// Like [`encode`], with `flags` (RSV bits) set in the first byte.
 pub fn encode_with(opcode: u8, flags: u8, payload: &[u8]) -> Bytes {
     let len = payload.len();
@@ -47,6 +57,9 @@ mod tests {
         let mid = encode(OP_BINARY, &[7; 300]);
         assert_eq!(&mid[..4], &[0x82, 126, 1, 44]);
         assert_eq!(mid.len(), 304);
+        for n in [0, 125, 126, 300, 65_535, 65_536, 70_000] {
+            assert_eq!(encoded_len(n), encode(OP_TEXT, &vec![0; n]).len(), "{n}");
+        }
         let big = encode(OP_BINARY, &[0; 70_000]);
         assert_eq!(&big[..10], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
         assert_eq!(&encode(OP_PING, b"")[..], b"\x89\x00");

@@ -43,14 +43,19 @@ impl OutBuf {
         self.len
     }
 
+    /// Whether [`OutBuf::push`] would take `len` more bytes (and so any fewer).
+    pub fn takes(&self, len: usize) -> bool {
+        let small = len <= CONTROL_SLACK && self.len < self.limit + CONTROL_SLACK;
+        // One message always fits an empty queue, so --max-outbuf never has to exceed
+        // --max-message for a client that keeps up.
+        self.is_empty() || self.len + len <= self.limit || small
+    }
+
     pub fn push(&mut self, bytes: Bytes) -> Result<(), Full> {
         if bytes.is_empty() {
             return Ok(());
         }
-        let small = bytes.len() <= CONTROL_SLACK && self.len < self.limit + CONTROL_SLACK;
-        // One message always fits an empty queue, so --max-outbuf never has to exceed
-        // --max-message for a client that keeps up.
-        if !self.is_empty() && self.len + bytes.len() > self.limit && !small {
+        if !self.takes(bytes.len()) {
             return Err(Full);
         }
         self.len += bytes.len();
@@ -128,6 +133,7 @@ mod tests {
         let mut out = OutBuf::new(4096);
         out.push(Bytes::from(vec![0; 4000])).unwrap();
         assert_eq!(out.push(Bytes::from(vec![0; 1000])), Err(Full));
+        assert!(out.takes(100) && !out.takes(1000));
         assert!(out.push(Bytes::from(vec![0; 100])).is_ok());
     }
 

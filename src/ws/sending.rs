@@ -1,36 +1,98 @@
-//! The send path: every data message for a client (a backend reply, a push, a publish, a
-//! broadcast, a direct parallel write's remainder) enters the connection through
-//! [`Conn::send_message`], which picks the connection's frame of the message (plain or
-//! compressed, see `ws::deflate`) from the message's `Frames`, queues it and counts it.
+//! The one way in for every data message to a client (backend replies, pushes, publishes,
+//! broadcasts, a direct parallel write's remainder, and replays after a resume): the
+//! connection takes it, counts it, and queues the frame of it that suits this connection
+//! (plain or compressed, as its handshake negotiated; see `ws::deflate`), taken from the
+//! message's `Frames`.
 
 use std::io;
 
 use log::{debug, warn};
 
-use super::conn::{Conn, Phase};
+use super::conn::{Conn, Phase, Wire};
+use super::deflate::Deflate;
+use super::replay::Kept;
 use crate::metrics::Traffic;
 use crate::ws::close;
+use crate::ws::frame;
 use crate::ws::message::Frames;
 use crate::ws::outbuf::Full;
 
 impl Conn {
     /// Every data message for the client enters here: it is queued (the frame for this
     /// connection taken from `frames`), less what a direct write already put on the socket,
-    /// and counted. A client too slow to take it is closed.
-    pub fn send_message(&mut self, frames: &mut Frames, written: Written) -> Result<(), SendError> {
+    /// and counted. A resumable session also keeps it for a replay (see `ws::resuming`): while
+    /// it waits for its client that is all, and a socket that stalls or fails parks it. Any
+    /// other client too slow to take the message is closed.
+    pub fn send_message(
+        &mut self,
+        frames: &mut Frames,
+        written: Written,
+    ) -> Result<Accepted, SendError> {
+        let kept = self.keep(frames.message())?;
+        self.traffic.messages_out += 1;
+        self.traffic.bytes_out += frames.message().payload.len() as u64;
+        match kept {
+            Kept::Waiting => return Ok(Accepted::Kept),
+            Kept::Behind => {
+                self.pump();
+                return Ok(Accepted::Sent);
+            }
+            Kept::No | Kept::Live => {}
+        }
         let sent = match written {
             Written::Nothing => 0,
             Written::Directly(Ok(sent)) => sent,
             Written::Directly(Err(e)) => {
                 debug!("{}: write failed: {e}", self.remote);
                 self.drop_socket(close::ABNORMAL, "write failed");
-                return Err(SendError::NotOpen);
+                return match kept {
+                    Kept::Live => Ok(Accepted::Kept),
+                    _ => Err(SendError::NotOpen),
+                };
             }
         };
         // A failing connection still takes the replies to messages it sent before.
         let (Phase::Open { wire, .. } | Phase::Failing { wire, .. }) = &mut self.phase else {
             return Err(SendError::NotOpen);
         };
+        let mut out = Outgoing {
+            wire,
+            deflate: self.deflate.as_deref_mut(),
+            traffic: &mut self.traffic,
+        };
+        if out.queue_frame(frames, sent) == Err(Full) {
+            if kept == Kept::Live {
+                warn!("{}: write stall", self.id());
+                self.drop_socket(close::ABNORMAL, "write stall");
+                return Ok(Accepted::Kept);
+            }
+            warn!("{}: slow consumer, closing", self.id());
+            self.close(close::POLICY, "slow consumer");
+            return Err(SendError::SlowConsumer);
+        }
+        Ok(Accepted::Sent)
+    }
+}
+
+/// Where a connection's frames go: its socket's queue, through its compression if it
+/// negotiated one, counted in its traffic.
+pub(super) struct Outgoing<'a> {
+    pub wire: &'a mut Wire,
+    pub deflate: Option<&'a mut Deflate>,
+    pub traffic: &'a mut Traffic,
+}
+
+impl Outgoing<'_> {
+    /// Queues this connection's frame of the message, less its first `sent` bytes (written to
+    /// the socket directly already). Replays after a resume come through here too. A message
+    /// the queue cannot take is not compressed at all: a compressor with context takeover
+    /// must see only what the client receives.
+    pub fn queue_frame(&mut self, frames: &mut Frames, sent: usize) -> Result<(), Full> {
+        // A compressed frame is never longer than the plain one.
+        let plain_len = frame::encoded_len(frames.message().payload.len());
+        if sent == 0 && !self.wire.out.takes(plain_len) {
+            return Err(Full);
+        }
         let frame = match self.deflate.as_deref_mut().and_then(|d| d.frame(frames)) {
             Some(compressed) => {
                 self.traffic.deflate.plain_out += frames.message().payload.len() as u64;
@@ -39,19 +101,10 @@ impl Conn {
             }
             None => frames.plain(),
         };
-        if sent < frame.len() && wire.out.push(frame.slice(sent..)) == Err(Full) {
-            warn!("{}: slow consumer, closing", self.id());
-            self.close(close::POLICY, "slow consumer");
-            return Err(SendError::SlowConsumer);
+        match sent < frame.len() {
+            true => self.wire.out.push(frame.slice(sent..)),
+            false => Ok(()),
         }
-        self.traffic.messages_out += 1;
-        self.traffic.bytes_out += frames.message().payload.len() as u64;
-        Ok(())
-    }
-
-    /// Messages and bytes in and out so far.
-    pub fn traffic(&self) -> Traffic {
-        self.traffic
     }
 }
 
@@ -64,11 +117,21 @@ pub enum Written {
     Directly(io::Result<usize>),
 }
 
+/// What became of a message a connection took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Queued for (or written to) the socket.
+    Sent,
+    /// Kept by a session waiting for its client; it gets the message when it resumes.
+    Kept,
+}
+
 /// Why a message could not be queued for a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
     /// The connection is not (or no longer) open.
     NotOpen,
-    /// Its outgoing buffer is full; it is being closed with 1008.
+    /// Its outgoing buffer is full (or, waiting to resume, its `--resume-buffer`); it is
+    /// being closed with 1008.
     SlowConsumer,
 }
