@@ -3,6 +3,7 @@
 
 mod answer;
 mod boundaries;
+pub mod claim;
 pub mod close;
 pub mod compress;
 pub mod conn;
@@ -25,6 +26,8 @@ mod replay;
 pub mod resume_query;
 pub mod resuming;
 mod sending;
+mod sent;
 pub mod session;
 mod timers;
 mod utf8_stream;
+mod wire;

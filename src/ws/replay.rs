@@ -8,7 +8,6 @@ use std::time::Instant;
 use log::info;
 
 use super::conn::{Conn, Phase, SendError};
-use super::sending::Outgoing;
 use crate::ws::close;
 use crate::ws::message::{Frames, Message};
 use crate::ws::session::{Hold, Overflow};
@@ -109,15 +108,16 @@ impl Conn {
             return false;
         };
         // Frames for the encoding this socket negotiated, whatever the old one had.
-        let mut out = Outgoing {
-            wire,
-            deflate: self.deflate.as_deref_mut(),
-            traffic: &mut self.traffic,
-        };
+        let mut deflate = self.deflate.as_deref_mut();
         let mut queued = start;
         while let Some(message) = session.ring.get(queued + 1) {
-            if out
-                .queue_frame(&mut Frames::new(message.clone()), 0)
+            if wire
+                .queue_frame(
+                    &mut Frames::new(message.clone()),
+                    0,
+                    deflate.as_deref_mut(),
+                    &mut self.traffic,
+                )
                 .is_err()
             {
                 break;

@@ -4,16 +4,12 @@
 //! (plain or compressed, as its handshake negotiated; see `ws::deflate`), taken from the
 //! message's `Frames`.
 
-use std::io;
-
 use log::{debug, warn};
 
-use super::conn::{Conn, Phase, Wire};
-use super::deflate::Deflate;
+use super::conn::{Conn, Phase};
 use super::replay::Kept;
-use crate::metrics::Traffic;
+use super::sent::{Accepted, SendError, Written};
 use crate::ws::close;
-use crate::ws::frame;
 use crate::ws::message::Frames;
 use crate::ws::outbuf::Full;
 
@@ -55,12 +51,8 @@ impl Conn {
         let (Phase::Open { wire, .. } | Phase::Failing { wire, .. }) = &mut self.phase else {
             return Err(SendError::NotOpen);
         };
-        let mut out = Outgoing {
-            wire,
-            deflate: self.deflate.as_deref_mut(),
-            traffic: &mut self.traffic,
-        };
-        if out.queue_frame(frames, sent) == Err(Full) {
+        let deflate = self.deflate.as_deref_mut();
+        if wire.queue_frame(frames, sent, deflate, &mut self.traffic) == Err(Full) {
             if kept == Kept::Live {
                 warn!("{}: write stall", self.id());
                 self.drop_socket(close::ABNORMAL, "write stall");
@@ -72,66 +64,4 @@ impl Conn {
         }
         Ok(Accepted::Sent)
     }
-}
-
-/// Where a connection's frames go: its socket's queue, through its compression if it
-/// negotiated one, counted in its traffic.
-pub(super) struct Outgoing<'a> {
-    pub wire: &'a mut Wire,
-    pub deflate: Option<&'a mut Deflate>,
-    pub traffic: &'a mut Traffic,
-}
-
-impl Outgoing<'_> {
-    /// Queues this connection's frame of the message, less its first `sent` bytes (written to
-    /// the socket directly already). Replays after a resume come through here too. A message
-    /// the queue cannot take is not compressed at all: a compressor with context takeover
-    /// must see only what the client receives.
-    pub fn queue_frame(&mut self, frames: &mut Frames, sent: usize) -> Result<(), Full> {
-        // A compressed frame is never longer than the plain one.
-        let plain_len = frame::encoded_len(frames.message().payload.len());
-        if sent == 0 && !self.wire.out.takes(plain_len) {
-            return Err(Full);
-        }
-        let frame = match self.deflate.as_deref_mut().and_then(|d| d.frame(frames)) {
-            Some(compressed) => {
-                self.traffic.deflate.plain_out += frames.message().payload.len() as u64;
-                self.traffic.deflate.wire_out += compressed.payload_len as u64;
-                compressed.frame
-            }
-            None => frames.plain(),
-        };
-        match sent < frame.len() {
-            true => self.wire.out.push(frame.slice(sent..)),
-            false => Ok(()),
-        }
-    }
-}
-
-/// How much of a message's frame reached the socket before the message entered the connection.
-#[derive(Debug)]
-pub enum Written {
-    /// Nothing: the whole frame is queued.
-    Nothing,
-    /// A direct write (see `ws::direct`) took this many bytes, or failed.
-    Directly(io::Result<usize>),
-}
-
-/// What became of a message a connection took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accepted {
-    /// Queued for (or written to) the socket.
-    Sent,
-    /// Kept by a session waiting for its client; it gets the message when it resumes.
-    Kept,
-}
-
-/// Why a message could not be queued for a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError {
-    /// The connection is not (or no longer) open.
-    NotOpen,
-    /// Its outgoing buffer is full (or, waiting to resume, its `--resume-buffer`); it is
-    /// being closed with 1008.
-    SlowConsumer,
 }
