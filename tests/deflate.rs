@@ -8,30 +8,15 @@ mod support;
 
 use std::time::Duration;
 
-use support::raw_deflate::{client_frame, deflate, inflate, open_offering, read_big_frame, send};
+use support::raw_deflate::{
+    client_frame, deflate, inflate, json, open_offering, read_big_frame, send,
+};
 use support::*;
 
 const T: Duration = Duration::from_secs(10);
 const CHROME: &str = "permessage-deflate; client_max_window_bits";
 const NO_CONTEXT: &str =
     "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
-
-/// About `n` bytes of chat-like JSON.
-fn json(n: usize) -> Vec<u8> {
-    let mut out = b"[".to_vec();
-    let mut i = 0;
-    while out.len() < n {
-        let item = format!(
-            "{{\"id\":{i},\"user\":\"user{}\",\"text\":\"message number {i}\"}},",
-            i % 7
-        );
-        out.extend_from_slice(item.as_bytes());
-        i += 1;
-    }
-    out.truncate(n - 1);
-    out.push(b']');
-    out
-}
 
 #[test]
 fn a_compressed_100kb_message_is_echoed_compressed_and_smaller() {

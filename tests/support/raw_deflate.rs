@@ -15,11 +15,20 @@ const KEY: [u8; 4] = [0x5a, 0x17, 0xc3, 0x81];
 /// Opens a WebSocket on `/` offering `extensions` (no header for `None`); returns the socket
 /// and the `Sec-WebSocket-Extensions` of the 101, if any.
 pub fn open_offering(server: &Wscgi, extensions: Option<&str>) -> (TcpStream, Option<String>) {
+    open_offering_at(server, "/", extensions)
+}
+
+/// Like [`open_offering`], on `target` (a path and query).
+pub fn open_offering_at(
+    server: &Wscgi,
+    target: &str,
+    extensions: Option<&str>,
+) -> (TcpStream, Option<String>) {
     let offer = extensions.map_or(String::new(), |e| {
         format!("Sec-WebSocket-Extensions: {e}\r\n")
     });
     let request = format!(
-        "GET / HTTP/1.1\r\nHost: wscgi.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {target} HTTP/1.1\r\nHost: wscgi.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     );
     let mut s = raw_connect(server, request.as_bytes());
@@ -37,6 +46,23 @@ pub fn open_offering(server: &Wscgi, extensions: Option<&str>) -> (TcpStream, Op
         .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-extensions"))
         .map(|(_, value)| value.trim().to_string());
     (s, answer)
+}
+
+/// About `n` bytes of chat-like JSON.
+pub fn json(n: usize) -> Vec<u8> {
+    let mut out = b"[".to_vec();
+    let mut i = 0;
+    while out.len() < n {
+        let item = format!(
+            "{{\"id\":{i},\"user\":\"user{}\",\"text\":\"message number {i}\"}},",
+            i % 7
+        );
+        out.extend_from_slice(item.as_bytes());
+        i += 1;
+    }
+    out.truncate(n - 1);
+    out.push(b']');
+    out
 }
 
 /// Raw DEFLATE of `data`, sync-flushed, without the trailing `00 00 ff ff`.
