@@ -170,10 +170,29 @@ fn context_takeover_with_deflate_context() {
 fn framing_violations_fail_the_connection() {
     let backend = TestBackend::echo();
     let server = Wscgi::start(&backend.url(), &[]);
-    let cases: [(Vec<u8>, u16); 4] = [
+    let packed = deflate(&json(1000));
+    let cases: [(Vec<u8>, u16); 6] = [
         (client_frame(0xc9, b"ping"), 1002),
         (
             [client_frame(0x01, b"a"), client_frame(0xc0, b"b")].concat(),
+            1002,
+        ),
+        // RSV1 belongs on the first frame of a compressed message only (RFC 7692 §6.1).
+        (
+            [
+                client_frame(0x41, &packed[..10]),
+                client_frame(0xc0, &packed[10..]),
+            ]
+            .concat(),
+            1002,
+        ),
+        // A new message before the compressed one ended.
+        (
+            [
+                client_frame(0x41, &packed[..10]),
+                client_frame(0xc1, &packed),
+            ]
+            .concat(),
             1002,
         ),
         (client_frame(0xc1, &[0x07, 0x00, 0x11]), 1007),
