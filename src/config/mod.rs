@@ -26,7 +26,8 @@ const VERSION: &str = concat!("wscgi ", env!("CARGO_PKG_VERSION"));
 /// `--cgi-env` are repeatable and handled on their own.
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
-    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format";
+    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format \
+    tls-cert tls-key";
 
 const DEFAULT_PASS_HEADERS: &str = "cookie,authorization,origin,user-agent,\
     accept-language,x-forwarded-for,x-real-ip,x-forwarded-proto";
@@ -89,6 +90,8 @@ pub struct Config {
     pub cgi_env: Vec<String>,
     /// Serve plain GET/HEAD requests on the WebSocket port from this directory (`--static`).
     pub static_dir: Option<PathBuf>,
+    /// `--tls-cert` and `--tls-key`: the WebSocket listener speaks TLS.
+    pub tls: Option<TlsFiles>,
     pub workers: usize,
     pub backend_timeout: Duration,
     pub retries: u32,
@@ -130,6 +133,7 @@ impl Config {
             }],
             cgi_env: Vec::new(),
             static_dir: None,
+            tls: None,
             workers: 8,
             backend_timeout: Duration::from_secs(10),
             retries: 2,
@@ -152,6 +156,13 @@ impl Config {
     }
 }
 
+/// The certificate (chain) and key files, PEM; read when the server starts and on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 #[derive(Debug)]
 pub enum CliError {
     /// getopts' own message: unknown option, missing value.
@@ -160,6 +171,10 @@ pub enum CliError {
     Duplicate(String),
     UnexpectedArgument(String),
     MissingBackend,
+    /// One of `--tls-cert` and `--tls-key` without the other (the one given).
+    TlsHalf(String),
+    /// TLS options given to a build without the `tls` feature (the option given).
+    TlsNotBuilt(String),
     /// `origin` is `--name` or `WSCGI_NAME`, whichever supplied the value.
     Value {
         origin: String,
@@ -176,6 +191,17 @@ impl fmt::Display for CliError {
             CliError::MissingBackend => {
                 f.write_str("missing --backend BACKEND or --route PREFIX=BACKEND")
             }
+            CliError::TlsHalf(origin) => {
+                write!(
+                    f,
+                    "{origin}: --tls-cert and --tls-key must be given together"
+                )
+            }
+            CliError::TlsNotBuilt(origin) => write!(
+                f,
+                "{origin}: this wscgi was built without TLS support; build it with \
+                 `cargo build --release --features tls`, or put a TLS proxy in front"
+            ),
             CliError::Value { origin, error } => write!(f, "{origin}: {error}"),
         }
     }
@@ -262,6 +288,7 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         routes,
         cgi_env: s.get("cgi-env", Vec::new(), env_names)?,
         static_dir: s.get("static", None, |v| directory(v).map(Some))?,
+        tls: tls_files(s)?,
         listen: s.get("listen", d.listen, address)?,
         push_listen: s.get("push-listen", d.push_listen, address)?,
         workers: s.get("workers", d.workers, |v| count(v, 1, 1024))?,
@@ -285,6 +312,22 @@ fn build(s: &Sources) -> Result<Config, CliError> {
             choice(v, &[("text", false), ("json", true)])
         })?,
     })
+}
+
+/// `--tls-cert` and `--tls-key`, both or neither; refused by a build that cannot serve TLS.
+fn tls_files(s: &Sources) -> Result<Option<TlsFiles>, CliError> {
+    let (cert, key) = match (s.raw("tls-cert"), s.raw("tls-key")) {
+        (None, None) => return Ok(None),
+        (Some(given), None) | (None, Some(given)) => return Err(CliError::TlsHalf(given.0)),
+        (Some(cert), Some(key)) => (cert, key),
+    };
+    if !cfg!(feature = "tls") {
+        return Err(CliError::TlsNotBuilt(cert.0));
+    }
+    Ok(Some(TlsFiles {
+        cert: PathBuf::from(cert.1),
+        key: PathBuf::from(key.1),
+    }))
 }
 
 /// `--backend X` is the route for `/`; `--route PREFIX=X` adds more (or replaces `/`).

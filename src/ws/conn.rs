@@ -28,6 +28,7 @@ use crate::ws::close;
 use crate::ws::message::Frames;
 use crate::ws::outbuf::{Full, OutBuf};
 use crate::ws::queue::EventQueue;
+use crate::ws::transport::Transport;
 
 /// Per-server settings every connection obeys.
 #[derive(Debug, Clone)]
@@ -86,11 +87,18 @@ impl Limits {
     }
 }
 
-/// The socket and the bytes waiting to go out on it.
+/// The socket (plain or TLS) and the bytes waiting to go out on it.
 #[derive(Debug)]
 pub(super) struct Wire {
-    pub sock: TcpStream,
+    pub sock: Transport,
     pub out: OutBuf,
+}
+
+impl Wire {
+    /// Writes what the socket takes. `Ok(true)`: everything is out, TLS records included.
+    pub fn flush(&mut self) -> std::io::Result<bool> {
+        Ok(self.out.write_to(&mut self.sock)? && self.sock.flush_held()?)
+    }
 }
 
 #[derive(Debug)]
@@ -190,6 +198,16 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(key: ConnKey, sock: TcpStream, remote: SocketAddr, limits: &Limits) -> Conn {
+        Conn::with_transport(key, Transport::Plain(sock), remote, limits)
+    }
+
+    /// A client whose socket is wrapped already (TLS; see `ws::transport`).
+    pub fn with_transport(
+        key: ConnKey,
+        sock: Transport,
+        remote: SocketAddr,
+        limits: &Limits,
+    ) -> Conn {
         let wire = Wire {
             sock,
             out: OutBuf::new(limits.max_outbuf),
@@ -293,7 +311,7 @@ impl Conn {
     /// Writes queued bytes; finishes the close once the last byte is out.
     pub fn flush(&mut self) {
         let Some(wire) = self.wire() else { return };
-        match wire.out.write_to(&mut wire.sock) {
+        match wire.flush() {
             Ok(true) if matches!(self.phase, Phase::Finishing { .. }) => self.linger(),
             Ok(_) => {}
             Err(e) => {

@@ -14,4 +14,5 @@ pub mod outbuf;
 pub mod queue;
 mod reading;
 mod timers;
+pub mod transport;
 mod utf8_stream;

@@ -14,6 +14,9 @@
 //!   client library sends (`raw_ws.rs`);
 //! - [`wait_until`]: polling a condition with a deadline (`wait.rs`).
 //!
+//! Not re-exported: [`tls_client`], certificates made by openssl and a rustls client for the
+//! `wss://` and `https://` tests (feature `tls`).
+//!
 //! Not re-exported: [`procs`], real programs (finding them, temp dirs, free ports, process
 //! groups killed on drop), for tests/support/php.rs and tests/browser/harness.rs.
 //!
@@ -32,6 +35,7 @@ mod http_client;
 pub mod procs;
 mod raw_ws;
 mod server;
+pub mod tls_client;
 mod wait;
 mod wire;
 
