@@ -27,9 +27,6 @@ const WRITE_CHUNK: usize = 16 * 1024;
 /// A partial record (or a handshake message split over records) kept between reads is at most
 /// this long; rustls' own buffered API allows 64 KiB of handshake message too.
 const MAX_INCOMING: usize = 64 * 1024 + READ_CHUNK;
-/// Buffers that emptied are given back when they are larger than this, so an idle connection
-/// keeps at most this much of each.
-const KEEP: usize = 1024;
 
 /// The TLS side of a connection (see the module doc).
 pub struct TlsStream {
@@ -347,13 +344,10 @@ fn too_small(e: &EncryptError) -> Option<usize> {
     }
 }
 
-/// Empties `buf`, giving its memory back unless it is small.
+/// Empties `buf` and gives its memory back: an idle connection keeps no buffer at all (rustls
+/// allocates per record anyway, so one more allocation per burst costs little).
 fn release(buf: &mut Vec<u8>) {
-    if buf.capacity() > KEEP {
-        *buf = Vec::new();
-    } else {
-        buf.clear();
-    }
+    *buf = Vec::new();
 }
 
 fn tls_error(e: rustls::Error) -> io::Error {
