@@ -2,7 +2,8 @@
 //! echo over TLS 1.3 and over TLS 1.2 only, with ALPN `http/1.1`; a `--static` page over
 //! https; messages far larger than one TLS record both ways; clients that do not speak TLS
 //! (plain HTTP, random bytes) and a silent one (the handshake timeout) are closed without
-//! disturbing anyone else; a graceful shutdown closes `wss://` clients with 1001. Certificates
+//! disturbing anyone else; a graceful shutdown closes `wss://` clients with 1001; a resumable
+//! `wss://` client dropped with a TCP reset resumes over `wss://` with what it missed. Certificates
 //! come from the real openssl program (missing: a loud skip, or a failure when `CI` is set).
 #![cfg(feature = "tls")]
 
@@ -21,7 +22,7 @@ const T: Duration = Duration::from_secs(10);
 /// wscgi with a fresh certificate, echoing through a test backend, with `extra` options.
 struct TlsServer {
     server: Wscgi,
-    _backend: TestBackend,
+    backend: TestBackend,
     dir: TempDir,
 }
 
@@ -39,7 +40,7 @@ fn start(extra: &[&str]) -> Option<TlsServer> {
     let server = Wscgi::start(&backend.url(), &args);
     Some(TlsServer {
         server,
-        _backend: backend,
+        backend,
         dir,
     })
 }
@@ -189,4 +190,76 @@ fn graceful_shutdown_closes_wss_clients_with_1001() {
     while ws.read().is_ok() {}
     stopping.join().expect("wscgi stopped within the limit");
     drop(dir);
+}
+
+/// Resume (issue 13) over TLS: the session outlives its TLS connection; the new one, with its
+/// own TLS handshake, gets the messages pushed while the client was away, then live ones.
+#[test]
+fn a_wss_client_dropped_by_a_reset_resumes_over_wss_with_what_it_missed() {
+    let Some(t) = start(&[]) else { return };
+    let (server, addr) = (&t.server, t.server.ws_addr);
+    let key = session_key();
+    let path = "/feed";
+    let (mut first, _) = wss_connect(addr, &resume_target(path, &key, None), &[&TLS13]);
+    let id = t.backend.conn_id_on(path, T);
+    for n in 1..=3 {
+        let answer = push_to(server, &id, format!("m{n}").as_bytes());
+        assert_eq!(answer.status, 200, "{}", answer.body_str());
+        assert_eq!(recv_wss_text(&mut first), format!("m{n}"));
+    }
+    // No close_notify, no close frame, no FIN: the TCP connection under TLS is reset.
+    reset_stream(first.into_inner().sock);
+    wait_parked(server, &id);
+    for n in 4..=6 {
+        let answer = push_to(server, &id, format!("m{n}").as_bytes());
+        assert_eq!(
+            answer.status,
+            202,
+            "push {n} while away: {}",
+            answer.body_str()
+        );
+    }
+
+    let (mut again, _) = wss_connect(addr, &resume_target(path, &key, Some(3)), &[&TLS12]);
+    for n in 4..=6 {
+        assert_eq!(
+            recv_wss_text(&mut again),
+            format!("m{n}"),
+            "replayed in order"
+        );
+    }
+    let live = push_to(server, &id, b"m7");
+    assert_eq!(live.status, 200, "{}", live.body_str());
+    assert_eq!(recv_wss_text(&mut again), "m7");
+    echo(&mut again, "hello after the resume");
+    let shown = connection_info(server, &id).body_str();
+    assert!(shown.contains("\"state\":\"open\""), "{shown}");
+    let events: Vec<String> = t
+        .backend
+        .events(&id)
+        .iter()
+        .map(|r| r.event().to_string())
+        .collect();
+    assert_eq!(
+        events.iter().filter(|e| *e == "open").count(),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "resume").count(),
+        1,
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| e == "close"), "{events:?}");
+}
+
+/// The next text message over wss (pings and pongs skipped).
+fn recv_wss_text(ws: &mut Wss) -> String {
+    loop {
+        match ws.read().expect("read over wss") {
+            tungstenite::Message::Text(got) => return got.to_string(),
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => continue,
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
 }

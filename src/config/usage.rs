@@ -66,6 +66,16 @@ Push API:
   --secret KEY             sign backend requests: WS-Timestamp and
                            WS-Signature (HMAC-SHA1) (default none)
 
+Resume (clients that add wscgi-resume=KEY to their URL):
+  --resume-window DUR      keep a dropped client's session this long for it to
+                           come back with wscgi-resume=KEY&wscgi-received=N and
+                           get what it missed; 0 or off disables (default 30s)
+  --resume-buffer SIZE     messages kept per session for a resume; a parked
+                           session that needs more ends with 1008
+                           (default 256KiB)
+  --resume-max-bytes SIZE  all parked sessions' messages together; over it,
+                           the oldest parked sessions end first (default 64MiB)
+
 Shutdown:
   --shutdown-timeout DUR   on SIGTERM/SIGINT, time to close clients (1001) and
                            deliver their last events (default 10s)

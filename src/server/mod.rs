@@ -7,6 +7,7 @@ mod fanout;
 mod hub;
 mod push_conns;
 mod reset;
+mod sessions;
 pub mod token;
 
 use std::io;
@@ -33,6 +34,7 @@ use crate::ws::conn::{Limits, Readable};
 use crate::ws::transport::Security;
 use hub::{Hub, Reset};
 use reset::ResetTry;
+use sessions::Sessions;
 use token::Target;
 
 /// How often timers (pings, handshake and close timeouts) are checked.
@@ -139,6 +141,10 @@ impl Server {
             pool,
             boot_id,
             reset,
+            Sessions::new(
+                registry.try_clone().map_err(Error::Setup)?,
+                config.resume_max_bytes,
+            ),
         );
         hub.security = security;
         Ok(Server {

@@ -24,8 +24,9 @@ impl Conn {
     /// `Conn::send_message` (`Written::Directly`).
     pub fn direct_target(&self, frames: &mut Frames) -> Option<(&TcpStream, Bytes)> {
         match &self.phase {
-            // TLS connections encrypt on the reactor: their frames are queued instead.
-            Phase::Open { wire, .. } if wire.out.is_empty() => {
+            // TLS connections encrypt on the reactor: their frames are queued instead. A replay
+            // owns the socket until it caught up (see `ws::replay`).
+            Phase::Open { wire, .. } if wire.out.is_empty() && !self.replaying() => {
                 Some((wire.sock.plain_socket()?, frames.plain()))
             }
             _ => None,

@@ -123,6 +123,15 @@ impl Transport {
         }
     }
 
+    /// The TCP socket under it (to register it with the reactor under another token).
+    pub fn socket_mut(&mut self) -> &mut TcpStream {
+        match self {
+            Transport::Plain(sock) => sock,
+            #[cfg(feature = "tls")]
+            Transport::Tls { sock, .. } => sock,
+        }
+    }
+
     fn socket(&self) -> &TcpStream {
         match self {
             Transport::Plain(sock) => sock,
