@@ -103,7 +103,7 @@ impl Certs {
 
 fn load(cert_path: &Path, key_path: &Path) -> Result<Loaded, CertError> {
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| CertError::Read {
+        read_small(path).map_err(|source| CertError::Read {
             path: path.to_path_buf(),
             source,
         })
@@ -133,6 +133,25 @@ fn load(cert_path: &Path, key_path: &Path) -> Result<Loaded, CertError> {
         config: Arc::new(config),
         fingerprint,
     })
+}
+
+/// PEM files of a certificate chain and key are a few KiB; a path that names something else
+/// (a device, a huge file) is refused rather than read into memory.
+const MAX_FILE: u64 = 1024 * 1024;
+
+fn read_small(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "larger than 1 MiB, not a PEM certificate or key",
+        ));
+    }
+    Ok(bytes)
 }
 
 fn fingerprint(cert: &CertificateDer) -> String {

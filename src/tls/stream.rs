@@ -27,6 +27,10 @@ const WRITE_CHUNK: usize = 16 * 1024;
 /// A partial record (or a handshake message split over records) kept between reads is at most
 /// this long; rustls' own buffered API allows 64 KiB of handshake message too.
 const MAX_INCOMING: usize = 64 * 1024 + READ_CHUNK;
+/// Records the client has not taken yet while it keeps sending: one handshake flight (or one
+/// application record) and replies rustls owes (alerts, TLS 1.3 key updates) fit many times
+/// over; a client that asks for more of those and never reads is cut off.
+const MAX_OUTGOING: usize = 64 * 1024 + WRITE_CHUNK;
 
 /// The TLS side of a connection (see the module doc).
 pub struct TlsStream {
@@ -126,6 +130,12 @@ impl TlsStream {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
+            }
+            if self.outgoing.len() - self.out_at > MAX_OUTGOING {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "TLS: the client does not read what it is sent",
+                ));
             }
         }
     }
@@ -230,21 +240,24 @@ fn advance(p: Parts, input: &mut [u8], want: Want) -> io::Result<(usize, Stop)> 
     let mut used = 0;
     loop {
         let status = p.conn.process_tls_records(&mut input[used..]);
-        let discard = status.discard;
+        let mut discard = status.discard;
         let state = status.state.map_err(tls_error)?;
         let stop = match state {
+            // rustls' contract: each record's own `discard` adds to the status' one (0 today).
             ConnectionState::ReadTraffic(mut records) => {
                 while let Some(record) = records.next_record() {
-                    p.plain
-                        .extend_from_slice(record.map_err(tls_error)?.payload);
+                    let record = record.map_err(tls_error)?;
+                    discard += record.discard;
+                    p.plain.extend_from_slice(record.payload);
                 }
                 None
             }
             ConnectionState::ReadEarlyData(mut records) => {
                 // Early data is off (rustls' default); drained all the same.
                 while let Some(record) = records.next_record() {
-                    p.plain
-                        .extend_from_slice(record.map_err(tls_error)?.payload);
+                    let record = record.map_err(tls_error)?;
+                    discard += record.discard;
+                    p.plain.extend_from_slice(record.payload);
                 }
                 None
             }
