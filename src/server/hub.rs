@@ -112,17 +112,14 @@ impl Hub {
             };
             self.refusals
                 .record(Instant::now(), format_args!("{remote}: {why}"));
-            let body = format!("server busy ({why}), try again later\n");
-            // Best effort: a fresh socket's send buffer takes this small response at once.
-            // A TLS client would read it as garbage, and a handshake costs what the server is
-            // short of: it is just closed.
-            let response = handshake::error_response(
-                503,
-                "text/plain",
-                &[("Retry-After", "5")],
-                body.as_bytes(),
-            );
+            // Best effort: a fresh socket's send buffer takes this small response at once. A TLS
+            // client would read it as garbage (and a handshake costs what the server is short
+            // of): it is just closed.
             if !self.security.is_tls() {
+                let body = format!("server busy ({why}), try again later\n");
+                let retry = [("Retry-After", "5")];
+                let response =
+                    handshake::error_response(503, "text/plain", &retry, body.as_bytes());
                 let _ = sock.write(&response);
             }
             self.metrics.rejected += 1;

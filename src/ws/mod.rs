@@ -2,6 +2,7 @@
 
 mod answer;
 mod boundaries;
+pub mod claim;
 pub mod close;
 pub mod conn;
 pub mod direct;
@@ -18,7 +19,9 @@ mod replay;
 pub mod resume_query;
 pub mod resuming;
 mod sending;
+mod sent;
 pub mod session;
 mod timers;
 pub mod transport;
 mod utf8_stream;
+mod wire;
