@@ -252,14 +252,12 @@ fn advance(p: Parts, input: &mut [u8], want: Want) -> io::Result<(usize, Stop)> 
                 }
                 None
             }
-            ConnectionState::ReadEarlyData(mut records) => {
-                // Early data is off (rustls' default); drained all the same.
-                while let Some(record) = records.next_record() {
-                    let record = record.map_err(tls_error)?;
-                    discard += record.discard;
-                    p.plain.extend_from_slice(record.payload);
-                }
-                None
+            // Early data is off (rustls' default: max_early_data_size 0), so never offered.
+            ConnectionState::ReadEarlyData(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "TLS: early data, which is not accepted",
+                ));
             }
             ConnectionState::EncodeTlsData(mut encode) => {
                 append(
