@@ -98,17 +98,28 @@ fn sighup_reloads_the_certificate_and_a_broken_file_keeps_the_current_one() {
 }
 
 #[test]
-fn a_client_not_speaking_tls_leaves_a_debug_line() {
+fn clients_not_speaking_tls_leave_a_debug_line() {
     let Some((dir, _backend, args)) = tls_setup("tls-log") else {
         return;
     };
     let wscgi = WscgiProc::start(&strs(&args), &dir);
-    let mut s = TcpStream::connect(("127.0.0.1", wscgi.port)).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    wait_until(T, "a debug line about the client", || {
-        let log = wscgi.log(&dir);
-        log.contains("DEBUG") && log.contains("closed during the handshake: TLS")
-    });
+    // Plain HTTP, then bytes that are no protocol at all (a ClientHello header with nonsense
+    // after it): one debug line each.
+    let garbage: &[u8] = &[0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00];
+    for (n, bytes) in [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], garbage]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", wscgi.port)).unwrap();
+        s.write_all(bytes).unwrap();
+        wait_until(T, "a debug line about the client", || {
+            let log = wscgi.log(&dir);
+            let lines = log
+                .lines()
+                .filter(|l| l.contains("DEBUG") && l.contains("closed during the handshake: TLS"));
+            lines.count() == n + 1
+        });
+    }
     let log = wscgi.log(&dir);
     assert!(!log.contains("WARN") && !log.contains("ERROR"), "{log}");
 }
