@@ -25,6 +25,7 @@ use crate::server::token;
 use crate::ws::close;
 use crate::ws::conn::{Conn, Limits, Readable};
 use crate::ws::handshake;
+use crate::ws::transport::Security;
 
 /// Whether the startup `reset` event has been settled; open events wait until it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct Hub {
     queue_cap: usize,
     /// Threads a large fan-out is written by (see `ws::direct`): one per core, at most 4.
     pub(super) writers: usize,
+    /// Plain or TLS, for every client accepted (see `ws::transport`).
+    pub security: Security,
     /// Resumable sessions by key, and the parked ones' budget (see `sessions.rs`).
     pub(super) sessions: Sessions,
 }
@@ -94,6 +97,7 @@ impl Hub {
             refusals: BurstLog::new("refusing new clients"),
             queue_cap,
             writers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            security: Security::Plain,
             sessions,
         }
     }
@@ -108,15 +112,16 @@ impl Hub {
             };
             self.refusals
                 .record(Instant::now(), format_args!("{remote}: {why}"));
-            let body = format!("server busy ({why}), try again later\n");
-            // Best effort: a fresh socket's send buffer takes this small response at once.
-            let response = handshake::error_response(
-                503,
-                "text/plain",
-                &[("Retry-After", "5")],
-                body.as_bytes(),
-            );
-            let _ = sock.write(&response);
+            // Best effort: a fresh socket's send buffer takes this small response at once. A TLS
+            // client would read it as garbage (and a handshake costs what the server is short
+            // of): it is just closed.
+            if !self.security.is_tls() {
+                let body = format!("server busy ({why}), try again later\n");
+                let retry = [("Retry-After", "5")];
+                let response =
+                    handshake::error_response(503, "text/plain", &retry, body.as_bytes());
+                let _ = sock.write(&response);
+            }
             self.metrics.rejected += 1;
             return;
         }
@@ -132,7 +137,12 @@ impl Hub {
             warn!("{remote}: cannot register: {e}");
             return;
         }
-        entry.insert(Conn::new(key, sock, remote, &self.limits));
+        match self.security.wrap(sock) {
+            Ok(transport) => {
+                entry.insert(Conn::with_transport(key, transport, remote, &self.limits));
+            }
+            Err(e) => warn!("{remote}: {e}"),
+        }
     }
 
     pub fn on_ready(&mut self, index: usize, readable: Option<Readable>, writable: bool) {

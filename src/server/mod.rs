@@ -32,6 +32,7 @@ use crate::events::Completion;
 use crate::pool::Pool;
 use crate::random;
 use crate::ws::conn::{Limits, Readable};
+use crate::ws::transport::Security;
 use hub::{Hub, Reset};
 use reset::ResetTry;
 use sessions::Sessions;
@@ -92,6 +93,7 @@ impl Server {
     /// Like [`Server::bind`], with listeners already bound (systemd socket activation, tests);
     /// whichever is `None` is bound from the configuration.
     pub fn with_listeners(config: Config, given: Listeners) -> Result<Server, Error> {
+        let security = security(&config)?;
         let poll = Poll::new().map_err(Error::Setup)?;
         let mut listener = match given.ws {
             Some(l) => adopt(l)?,
@@ -133,7 +135,7 @@ impl Server {
         // The queue holds at most one job per connection; beyond 64 per worker, new clients would
         // only wait behind everyone else, so they are turned away instead.
         let queue_cap = 64 * config.workers;
-        let hub = Hub::new(
+        let mut hub = Hub::new(
             Limits::from_config(&config),
             config.max_connections,
             queue_cap,
@@ -145,6 +147,7 @@ impl Server {
                 config.resume_max_bytes,
             ),
         );
+        hub.security = security;
         Ok(Server {
             poll,
             listener,
@@ -181,6 +184,11 @@ impl Server {
         &self.hub.boot_id
     }
 
+    /// Plain or TLS; for SIGHUP, which reloads the certificate (see [`Security::reload`]).
+    pub fn security(&self) -> Security {
+        self.hub.security.clone()
+    }
+
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             tx: self.done_tx.clone(),
@@ -192,8 +200,12 @@ impl Server {
     /// accepting, closes every client with 1001, and delivers every queued event and every close
     /// event to the backend before returning (or until `--shutdown-timeout` passes).
     pub fn run(mut self) -> Result<(), Error> {
+        let scheme = match self.hub.security.is_tls() {
+            true => "wss",
+            false => "ws",
+        };
         info!(
-            "listening for WebSocket clients on {}, push API on {} (boot id {})",
+            "listening for WebSocket clients on {scheme}://{}, push API on {} (boot id {})",
             self.ws_addr(),
             self.push_addr(),
             self.hub.boot_id
@@ -315,6 +327,32 @@ impl Server {
 pub struct Listeners {
     pub ws: Option<std::net::TcpListener>,
     pub push: Option<std::net::TcpListener>,
+}
+
+/// TLS when `--tls-cert`/`--tls-key` are set: the files are loaded now, so a bad one stops
+/// the start.
+fn security(config: &Config) -> Result<Security, Error> {
+    let Some(files) = &config.tls else {
+        return Ok(Security::Plain);
+    };
+    #[cfg(feature = "tls")]
+    {
+        let certs = crate::tls::Certs::load(&files.cert, &files.key)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        info!(
+            "TLS certificate {} (SHA-1 {})",
+            files.cert.display(),
+            certs.fingerprint()
+        );
+        Ok(Security::Tls(Arc::new(certs)))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = files;
+        Err(Error::Tls(
+            "this wscgi was built without the tls feature".into(),
+        ))
+    }
 }
 
 fn adopt(listener: std::net::TcpListener) -> Result<TcpListener, Error> {

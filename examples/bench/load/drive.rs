@@ -57,6 +57,22 @@ impl Engine {
                 if self.timestamps {
                     enable_timestamps(&stream);
                 }
+                let tls = match self.tls.as_ref().map(|t| t.session(&self.host)) {
+                    None => None,
+                    Some(Ok(session)) => Some(session),
+                    Some(Err(e)) => {
+                        conn.phase = Phase::Connecting(stream);
+                        return self.finish(id, format!("TLS: {e}"));
+                    }
+                };
+                let stream = TsStream {
+                    inner: stream,
+                    timestamps: self.timestamps,
+                    rx_ns: 0,
+                    dry: None,
+                    tls,
+                    inflow: None,
+                };
                 conn.phase = Phase::Handshake {
                     stream,
                     written: 0,
@@ -108,9 +124,9 @@ impl Engine {
                 match parse_upgrade(&buf, &self.accept) {
                     Ok(Some((head_len, deflate))) => {
                         // Bytes after the 101 are frames: they take the same way as the rest.
-                        let mut inflow =
+                        stream.inflow =
                             deflate.then(|| Box::new(Inflow::reading_server(MAX_MESSAGE, false)));
-                        let rest = match &mut inflow {
+                        let rest = match &mut stream.inflow {
                             Some(inflow) => {
                                 inflow.feed(&buf[head_len..]);
                                 let mut plain = vec![0u8; 1 << 20];
@@ -120,15 +136,8 @@ impl Engine {
                             }
                             None => buf[head_len..].to_vec(),
                         };
-                        let ts = TsStream {
-                            inner: stream,
-                            timestamps: self.timestamps,
-                            rx_ns: 0,
-                            dry: None,
-                            inflow,
-                        };
                         let ws = WebSocket::from_partially_read(
-                            ts,
+                            stream,
                             rest,
                             Role::Client,
                             Some(self.config),

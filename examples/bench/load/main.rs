@@ -44,6 +44,7 @@ mod pool;
 mod procfs;
 mod stats;
 mod timestamps;
+mod tls;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -55,7 +56,9 @@ const USAGE: &str = "\
 usage: bench-load SCENARIO [options]      SCENARIO: idle | echo | fanout | connect
 
 common:
-  --url URL            WebSocket URL, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/bench)
+  --url URL            WebSocket URL, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/bench);
+                       wss:// (built with --features tls): TLS, certificate not checked,
+                       no session resumption (every handshake a full one)
   --label NAME         name of the server under test, copied into the output (default server)
   --pid PID[,PID]      server process(es): memory (RSS/PSS) and CPU of their whole process
                        tree are sampled; repeatable
@@ -147,6 +150,8 @@ pub struct Opts {
     pub timestamps: bool,
     pub pids: Vec<u32>,
     pub backend_pids: Vec<u32>,
+    /// `wss://`: TLS (a build with `--features tls`).
+    pub tls: bool,
     pub push: String,
     pub push_format: String,
     pub channel: String,
@@ -185,6 +190,7 @@ impl Opts {
             timestamps: true,
             pids: Vec::new(),
             backend_pids: Vec::new(),
+            tls: false,
             push: "http://127.0.0.1:8081/channels/bench".into(),
             push_format: "raw".into(),
             channel: "bench".into(),
@@ -259,9 +265,15 @@ impl Opts {
                 other => return Err(format!("unknown option {other}")),
             }
         }
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| format!("--url must start with ws:// ({url})"))?;
+        let (tls, rest) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            _ => return Err(format!("--url must start with ws:// or wss:// ({url})")),
+        };
+        if tls && !cfg!(feature = "tls") {
+            return Err("wss:// needs bench-load built with --features tls".into());
+        }
+        o.tls = tls;
         let (host, path) = match rest.find('/') {
             Some(at) => (&rest[..at], &rest[at..]),
             None => (rest, "/"),

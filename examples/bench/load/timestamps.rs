@@ -12,6 +12,8 @@ use mio::net::TcpStream;
 use tungstenite::WebSocket;
 use wscgi::ws::inflow::Inflow;
 
+use crate::tls::{self, Session};
+
 /// The socket under tungstenite: reads with recvmsg to pick up the kernel's
 /// receive timestamp of the data just read.
 pub struct TsStream {
@@ -22,13 +24,16 @@ pub struct TsStream {
     /// `Some(true)` after a short read while the poll reported plain data: the socket is dry,
     /// and the read that would only say WouldBlock is skipped (the edge-triggered poll reports
     /// what comes later). `None` when the poll reported a close or an error: read to the end.
+    /// With TLS it is about the socket under the TLS session, which holds what it decrypted.
     pub dry: Option<bool>,
+    /// `wss://`: the TLS session reads and writes are made through (see `tls.rs`).
+    pub tls: Option<Session>,
     /// permessage-deflate was accepted: the server's bytes go through here (see
     /// `wscgi::ws::inflow`), so tungstenite sees plain frames.
     pub inflow: Option<Box<Inflow>>,
 }
 
-/// Bytes read from and written to all sockets (the generator is one thread).
+/// Bytes read from all sockets and written to plain (ws://) ones (the generator is one thread).
 pub static WIRE_RX: AtomicU64 = AtomicU64::new(0);
 pub static WIRE_TX: AtomicU64 = AtomicU64::new(0);
 
@@ -47,7 +52,7 @@ const SO_TIMESTAMPNS: libc::c_int = 35;
 impl Read for TsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(mut inflow) = self.inflow.take() else {
-            return self.read_dry(buf);
+            return self.read_tls(buf);
         };
         // As in wscgi's own reader: socket bytes in, plain frames out, through one buffer.
         let result = loop {
@@ -61,7 +66,7 @@ impl Read for TsStream {
                 0 => {}
                 n => break Ok(n),
             }
-            match self.read_dry(buf) {
+            match self.read_tls(buf) {
                 Ok(0) => break Ok(0),
                 Ok(n) => inflow.feed(&buf[..n]),
                 Err(e) => break Err(e),
@@ -73,6 +78,17 @@ impl Read for TsStream {
 }
 
 impl TsStream {
+    /// What the socket (or the TLS session over it) gives.
+    fn read_tls(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Taken out for the call, so that the session reads the socket through `self`.
+        if let Some(mut session) = self.tls.take() {
+            let read = tls::read(&mut session, self, buf);
+            self.tls = Some(session);
+            return read;
+        }
+        self.read_dry(buf)
+    }
+
     fn read_dry(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.dry == Some(true) {
             return Err(io::ErrorKind::WouldBlock.into());
@@ -127,12 +143,20 @@ impl TsStream {
 
 impl Write for TsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        WIRE_TX.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
+        match self.tls.as_mut() {
+            Some(session) => tls::write(session, &mut self.inner, buf),
+            None => {
+                let n = self.inner.write(buf)?;
+                WIRE_TX.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(n)
+            }
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        match self.tls.as_mut() {
+            Some(session) => tls::flush(session, &mut self.inner),
+            None => self.inner.flush(),
+        }
     }
 }
 
