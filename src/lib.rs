@@ -34,6 +34,7 @@ pub mod backend;
 pub mod bell;
 pub mod burst_log;
 pub mod channels;
+pub mod cluster;
 pub mod config;
 pub mod conn_id;
 pub mod date;

@@ -26,7 +26,7 @@ const VERSION: &str = concat!("wscgi ", env!("CARGO_PKG_VERSION"));
 /// `--cgi-env` are repeatable and handled on their own.
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
-    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format";
+    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format redis redis-prefix redis-node-ttl";
 
 const DEFAULT_PASS_HEADERS: &str = "cookie,authorization,origin,user-agent,\
     accept-language,x-forwarded-for,x-real-ip,x-forwarded-proto";
@@ -114,6 +114,19 @@ pub struct Config {
     pub log_level: LogLevel,
     /// `--log-format json`: one JSON object per log line.
     pub log_json: bool,
+    /// `--redis URL`, `--redis-prefix`, `--redis-node-ttl`: join a cluster (`None`: alone).
+    pub redis: Option<Redis>,
+}
+
+/// Where the cluster's Redis is and how this instance takes part (see `cluster`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redis {
+    /// `redis://[user:password@]host:port[/db]` or `redis+unix:///path`.
+    pub url: String,
+    /// Starts every key and Redis channel wscgi uses.
+    pub prefix: String,
+    /// An instance that has not refreshed its liveness for this long counts as gone.
+    pub node_ttl: Duration,
 }
 
 impl Config {
@@ -148,6 +161,7 @@ impl Config {
             push_token: None,
             log_level: LogLevel::Info,
             log_json: false,
+            redis: None,
         }
     }
 }
@@ -284,7 +298,32 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         log_json: s.get("log-format", false, |v| {
             choice(v, &[("text", false), ("json", true)])
         })?,
+        redis: redis(s)?,
     })
+}
+
+/// `--redis` and the two options that only mean something with it.
+fn redis(s: &Sources) -> Result<Option<Redis>, CliError> {
+    let prefix = s.get("redis-prefix", "wscgi:".to_string(), redis_prefix)?;
+    let node_ttl = s.get("redis-node-ttl", Duration::from_secs(15), node_ttl)?;
+    let Some(url) = s.get("redis", None, |v| redis_url(v).map(Some))? else {
+        return Ok(None);
+    };
+    if cfg!(not(feature = "redis")) {
+        let error = ValueError::Choice {
+            value: url,
+            expected: "a wscgi built with --features redis".into(),
+        };
+        let origin = s
+            .raw("redis")
+            .map_or("--redis".into(), |(origin, _)| origin);
+        return Err(CliError::Value { origin, error });
+    }
+    Ok(Some(Redis {
+        url,
+        prefix,
+        node_ttl,
+    }))
 }
 
 /// `--backend X` is the route for `/`; `--route PREFIX=X` adds more (or replaces `/`).
