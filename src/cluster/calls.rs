@@ -84,6 +84,11 @@ impl<C> Calls<C> {
         self.next
     }
 
+    /// Forgets a call whose message could not be sent.
+    pub fn cancel(&mut self, call: u64) -> Option<C> {
+        self.open.remove(&call).map(|c| c.context)
+    }
+
     pub fn len(&self) -> usize {
         self.open.len()
     }

@@ -64,6 +64,9 @@ pub enum Out {
         payload: String,
         call: Option<u64>,
     },
+    /// Make sure the connection works (the subscriber lost its own, so this one may be dead
+    /// too): ping it, or reconnect, and report the outcome.
+    Check,
     /// Delete the liveness key and stop.
     Leave,
 }
@@ -192,8 +195,13 @@ impl Commands {
 
     fn run(mut self, rx: Receiver<Out>) {
         loop {
-            let wait = self.next_beat.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
+            // Without a connection, it is retried on its own (with backoff), not only when
+            // there is something to send: recovery is then reported without waiting for work.
+            let until = match self.conn {
+                Some(_) => self.next_beat,
+                None => self.next_beat.min(self.next_try),
+            };
+            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
                 Ok(Out::Publish {
                     channel,
                     payload,
@@ -204,8 +212,12 @@ impl Commands {
                         self.report.send(In::Published { call, result });
                     }
                 }
+                Ok(Out::Check) => self.check_alive(),
                 Ok(Out::Leave) | Err(RecvTimeoutError::Disconnected) => return self.leave(),
                 Err(RecvTimeoutError::Timeout) => {}
+            }
+            if self.conn.is_none() && Instant::now() >= self.next_try {
+                let _ = self.connection();
             }
             if Instant::now() >= self.next_beat {
                 self.beat();
@@ -231,6 +243,18 @@ impl Commands {
         let Ok(conn) = self.connection() else { return };
         let result: Result<(), RedisError> = set.query(conn);
         let _ = self.check(result);
+    }
+
+    fn check_alive(&mut self) {
+        if self.conn.is_none() {
+            let _ = self.connection();
+            return;
+        }
+        let Ok(conn) = self.connection() else { return };
+        let pong: Result<String, RedisError> = redis::cmd("PING").query(conn);
+        if self.check(pong).is_ok() {
+            self.report.send(In::Up(Side::Commands));
+        }
     }
 
     fn leave(mut self) {

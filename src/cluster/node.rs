@@ -133,6 +133,12 @@ impl<C> Node<C> {
     /// answered any more).
     pub fn on_health(&mut self, side: Side, down: Option<String>) -> bool {
         self.sides[side as usize] = down.is_none();
+        if side == Side::Subscriber && down.is_some() && self.sides[Side::Commands as usize] {
+            // The command connection has been idle, maybe since before Redis went away: it
+            // counts as up again only once it answered.
+            self.sides[Side::Commands as usize] = false;
+            let _ = self.link.send(Out::Check);
+        }
         let was_up = self.is_up();
         match down {
             Some(reason) => {

@@ -28,8 +28,9 @@ pub const VERSION: u64 = 1;
 /// Who a publish is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Audience {
-    /// The members of this channel.
-    Channel(String),
+    /// The members of these channels (once each, even if in several): `"channel":"room"`, or
+    /// `"channels":["a","b"]`.
+    Channels(Vec<String>),
     /// Every client whose WebSocket path starts with this (`/` reaches everyone).
     Path(String),
 }
@@ -144,11 +145,21 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
 }
 
 fn publish(e: &mut Entry) -> Result<Publish, String> {
-    let audience = match (e.take("channel"), e.take("path")) {
-        (Some(Value::String(c)), None) => Audience::Channel(c),
-        (None, Some(Value::String(p))) => Audience::Path(p),
-        (Some(_), Some(_)) => return Err("\"channel\" and \"path\" both given".into()),
-        (None, None) => return Err("missing \"channel\" (or \"path\")".into()),
+    let channels = match e.take("channels") {
+        None => None,
+        Some(list) => match strings(list) {
+            Some(names) if !names.is_empty() => Some(names),
+            _ => return Err("\"channels\" must be a non-empty array of strings".into()),
+        },
+    };
+    let audience = match (e.take("channel"), channels, e.take("path")) {
+        (Some(Value::String(c)), None, None) => Audience::Channels(vec![c]),
+        (None, Some(names), None) => Audience::Channels(names),
+        (None, None, Some(Value::String(p))) => Audience::Path(p),
+        (None, None, None) => return Err("missing \"channel\" (or \"path\")".into()),
+        (Some(Value::String(_)) | None, _, Some(Value::String(_)) | None) => {
+            return Err("give one of \"channel\", \"channels\" and \"path\"".into());
+        }
         _ => return Err("\"channel\" and \"path\" must be strings".into()),
     };
     let (data, binary) = e.payload()?;
@@ -247,7 +258,8 @@ pub fn encode(message: &Message) -> String {
                 None => o,
             };
             let o = match &p.audience {
-                Audience::Channel(c) => o.str("channel", c),
+                Audience::Channels(names) if names.len() == 1 => o.str("channel", &names[0]),
+                Audience::Channels(names) => o.raw("channels", &array(names)),
                 Audience::Path(prefix) => o.str("path", prefix),
             };
             let o = payload(o, &p.data, p.binary);

@@ -11,7 +11,7 @@ fn publish(audience: Audience, data: &[u8], binary: bool, exclude: &[&str]) -> M
 }
 
 fn room() -> Audience {
-    Audience::Channel("room".into())
+    Audience::Channels(vec!["room".into()])
 }
 
 #[test]
@@ -59,6 +59,12 @@ fn everything_round_trips() {
     let messages = [
         from_instance,
         publish(room(), "é\n".as_bytes(), false, &[]),
+        publish(
+            Audience::Channels(vec!["a".into(), "b".into()]),
+            b"x",
+            false,
+            &[],
+        ),
         request(Request::Op(Op::Send {
             id: id.clone(),
             data: Bytes::from_static(b"hi"),
@@ -112,7 +118,9 @@ const ERRORS: &str = r#"
 {"v":2,"channel":"r","data":"x"}                   => "v" must be 1
 {"v":"1","channel":"r","data":"x"}                 => "v" must be 1
 {"v":1,"data":"x"}                                 => missing "channel" (or "path")
-{"v":1,"channel":"r","path":"/","data":"x"}        => "channel" and "path" both given
+{"v":1,"channel":"r","path":"/","data":"x"}        => give one of "channel", "channels" and "path"
+{"v":1,"channel":"r","channels":["s"],"data":"x"}  => give one of "channel", "channels" and "path"
+{"v":1,"channels":[],"data":"x"}                   => "channels" must be a non-empty array of strings
 {"v":1,"channel":3,"data":"x"}                     => "channel" and "path" must be strings
 {"v":1,"channel":"r"}                              => missing "data" or "base64"
 {"v":1,"channel":"r","base64":"%%"}                => invalid base64

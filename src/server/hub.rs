@@ -58,6 +58,10 @@ pub struct Hub {
     queue_cap: usize,
     /// Threads a large fan-out is written by (see `ws::direct`): one per core, at most 4.
     pub(super) writers: usize,
+    /// In a cluster: publishes of backend replies (`WS-Publish`) still to go to the other
+    /// instances; the server hands them to the Redis link after each wake-up.
+    #[cfg(feature = "redis")]
+    pub(super) outbox: Option<Vec<crate::cluster::wire::Publish>>,
 }
 
 impl Hub {
@@ -86,6 +90,8 @@ impl Hub {
             refusals: BurstLog::new("refusing new clients"),
             queue_cap,
             writers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            #[cfg(feature = "redis")]
+            outbox: None,
         }
     }
 
@@ -175,6 +181,10 @@ impl Hub {
             conn.shut_down(&self.limits);
         }
         if let Some(routing) = routing {
+            #[cfg(feature = "redis")]
+            if let Some(outbox) = &mut self.outbox {
+                outbox.extend(routing.beyond());
+            }
             self.fan_out(|r| r.route(key, routing));
         }
         self.after(key);

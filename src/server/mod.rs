@@ -5,7 +5,10 @@ mod clients;
 mod commands;
 mod fanout;
 mod hub;
+mod presence;
 mod push_conns;
+#[cfg(feature = "redis")]
+mod remote;
 mod reset;
 pub mod token;
 
@@ -56,6 +59,9 @@ pub struct Server {
     /// accept() failed (e.g. out of file descriptors); try again at the next tick.
     accept_paused: bool,
     accept_errors: BurstLog,
+    /// This instance's part in a cluster (`--redis`).
+    #[cfg(feature = "redis")]
+    remote: Option<remote::Remote>,
 }
 
 /// Serving, or finishing the work in hand before exiting.
@@ -130,15 +136,26 @@ impl Server {
         // The queue holds at most one job per connection; beyond 64 per worker, new clients would
         // only wait behind everyone else, so they are turned away instead.
         let queue_cap = 64 * config.workers;
-        let hub = Hub::new(
-            Limits::from_config(&config),
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut limits = Limits::from_config(&config);
+        #[cfg(feature = "redis")]
+        let remote = remote::join(&config, &bell, &mut limits)?;
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut hub = Hub::new(
+            limits,
             config.max_connections,
             queue_cap,
             pool,
             boot_id,
             reset,
         );
+        #[cfg(feature = "redis")]
+        if remote.is_some() {
+            hub.outbox = Some(Vec::new());
+        }
         Ok(Server {
+            #[cfg(feature = "redis")]
+            remote,
             poll,
             listener,
             push_listener,
@@ -185,6 +202,15 @@ impl Server {
     /// accepting, closes every client with 1001, and delivers every queued event and every close
     /// event to the backend before returning (or until `--shutdown-timeout` passes).
     pub fn run(mut self) -> Result<(), Error> {
+        let result = self.serve();
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &mut self.remote {
+            remote.leave();
+        }
+        result
+    }
+
+    fn serve(&mut self) -> Result<(), Error> {
         info!(
             "listening for WebSocket clients on {}, push API on {} (boot id {})",
             self.ws_addr(),
@@ -287,10 +313,14 @@ impl Server {
                 Completion::Static { key, response } => self.hub.on_static(key, response),
             }
         }
+        #[cfg(feature = "redis")]
+        self.on_cluster();
     }
 
     fn tick(&mut self, now: Instant) {
         self.hub.tick(now);
+        #[cfg(feature = "redis")]
+        self.cluster_tick(now);
         self.accept_errors.tick(now);
         if self.accept_paused {
             self.accept_clients();

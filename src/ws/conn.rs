@@ -51,6 +51,8 @@ pub struct Limits {
     /// The longest one event may take at the backend, retries and backoff included: how long
     /// a failing connection holds its close frame for replies still on their way.
     pub reply_grace: Duration,
+    /// Starts every connection id: this instance's node tag in a cluster, else empty.
+    pub id_prefix: String,
 }
 
 impl Limits {
@@ -82,6 +84,7 @@ impl Limits {
             // Backoff doubles from 100 ms and is capped at 2 s (backend::Delivery::deliver).
             reply_grace: config.backend_timeout * (config.retries + 1)
                 + Duration::from_secs(2) * config.retries,
+            id_prefix: String::new(),
         }
     }
 }

@@ -110,7 +110,7 @@ impl Conn {
             return self.reject(404, handshake::error_response(404, "text/plain", &[], body));
         };
         let id = match random::new_id() {
-            Ok(id) => id,
+            Ok(id) => format!("{}{id}", limits.id_prefix),
             Err(e) => {
                 warn!("no connection id: {e}");
                 return self.reject(

@@ -1,0 +1,296 @@
+//! A cluster for tests/cluster.rs: a real `redis-server` on 127.0.0.1 and a free port, wscgi
+//! instances joined to it (in-process, or the real binary when a test kills one), one test
+//! backend for all, and clients spread over the instances.
+//!
+//! The backend: an open event is answered with the connection's own id as the first message
+//! (so each client knows its id) and subscribes it to the channels in `?ch=a,b`; a message
+//! `pub <channel> <exclude> <text>` is answered with `WS-Publish: <channel>`,
+//! `WS-Exclude: <exclude>` and body `<text>`; any other message is echoed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::procs::{self, Group, TempDir};
+use crate::support::{BackendReply, BackendRequest, Client, HttpResponse, TestBackend, Wscgi};
+use crate::support::{connect, http, recv_text, wait_until};
+
+/// A real redis-server, stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Redis {
+    pub port: u16,
+    dir: TempDir,
+    server: Option<Group>,
+}
+
+impl Redis {
+    /// None (a loud skip) when redis-server is missing and CI is not set.
+    pub fn start() -> Option<Redis> {
+        procs::require("redis-server", "the cluster tests")?;
+        let mut redis = Redis {
+            port: procs::free_port(),
+            dir: TempDir::new("redis"),
+            server: None,
+        };
+        redis.restart();
+        Some(redis)
+    }
+
+    /// Starts it again on the same port (after [`Redis::stop`]).
+    pub fn restart(&mut self) {
+        let log = self.dir.path("redis.log");
+        let mut cmd = Command::new("redis-server");
+        let port = self.port.to_string();
+        let dir = self.dir.0.to_string_lossy().into_owned();
+        cmd.args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
+        cmd.args(["--dir", &dir]);
+        let mut group = Group::spawn(cmd, "redis-server", &log);
+        let port = self.port;
+        group.wait_ready("redis-server", &log, || {
+            redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok()
+        });
+        self.server = Some(group);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.terminate(Duration::from_secs(5));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+            .expect("connect to the test redis-server")
+    }
+}
+
+/// One wscgi instance of the cluster.
+pub enum Node {
+    InProcess(Wscgi),
+    /// The real binary, so that a test can SIGKILL it.
+    Process {
+        group: Group,
+        push_addr: SocketAddr,
+        ws_addr: SocketAddr,
+        log: PathBuf,
+        _dir: TempDir,
+    },
+}
+
+impl Node {
+    pub fn push_addr(&self) -> SocketAddr {
+        match self {
+            Node::InProcess(w) => w.push_addr,
+            Node::Process { push_addr, .. } => *push_addr,
+        }
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        match self {
+            Node::InProcess(w) => w.ws_url(path),
+            Node::Process { ws_addr, .. } => format!("ws://{ws_addr}{path}"),
+        }
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
+        http(self.push_addr(), method, path, &[], body)
+    }
+
+    /// `wscgi_redis_up` in its `/metrics`.
+    pub fn redis_up(&self) -> bool {
+        metric(
+            &self.call("GET", "/metrics", b"").body_str(),
+            "wscgi_redis_up",
+        ) == Some(1)
+    }
+
+    /// SIGKILL (a process node only): no chance to clean anything up.
+    pub fn kill(&mut self) {
+        let Node::Process { group, log, .. } = self else {
+            panic!("only a process node can be killed");
+        };
+        // SAFETY: kill(2) has no memory-safety preconditions; the child is not reaped yet.
+        unsafe { libc::kill(group.pid(), libc::SIGKILL) };
+        assert!(
+            group.wait_exit(Duration::from_secs(5)).is_some(),
+            "killed: {log:?}"
+        );
+    }
+
+    /// SIGTERM (a process node): a clean shutdown, exit 0.
+    pub fn terminate(&mut self) {
+        let Node::Process { group, .. } = self else {
+            panic!("only a process node is terminated");
+        };
+        let status = group
+            .terminate(Duration::from_secs(10))
+            .expect("exits after SIGTERM");
+        assert!(status.success(), "clean shutdown exits 0: {status}");
+    }
+}
+
+/// The value of an unlabelled metric.
+pub fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub backend: TestBackend,
+    pub redis: Redis,
+}
+
+/// How long a cluster may take to form, or to notice Redis again.
+pub const JOIN: Duration = Duration::from_secs(15);
+
+impl Cluster {
+    /// `n` in-process instances; None when redis-server is missing outside CI.
+    pub fn start(n: usize, extra: &[&str]) -> Option<Cluster> {
+        let redis = Redis::start()?;
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            backend: TestBackend::start(backend),
+            redis,
+        };
+        for _ in 0..n {
+            cluster.add_in_process(extra);
+        }
+        Some(cluster)
+    }
+
+    fn args<'a>(&'a self, url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["--redis", url, "--backend-timeout", "3s"];
+        args.extend(extra);
+        args
+    }
+
+    pub fn add_in_process(&mut self, extra: &[&str]) {
+        let url = self.redis.url();
+        let backend = self.backend.url();
+        let node = Wscgi::start(&backend, &self.args(&url, extra));
+        self.nodes.push(Node::InProcess(node));
+        self.wait_joined(self.nodes.len() - 1);
+    }
+
+    /// The real binary as one more instance.
+    pub fn add_process(&mut self, extra: &[&str]) {
+        let dir = TempDir::new("wscgi-node");
+        let log = dir.path("wscgi.log");
+        let ws_addr = SocketAddr::from(([127, 0, 0, 1], procs::free_port()));
+        let push_addr = SocketAddr::from(([127, 0, 0, 1], procs::free_port()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wscgi"));
+        let (url, backend) = (self.redis.url(), self.backend.url());
+        cmd.env_clear()
+            .args(["--backend", &backend, "--listen", &ws_addr.to_string()])
+            .args([
+                "--push-listen",
+                &push_addr.to_string(),
+                "--shutdown-timeout",
+                "2s",
+            ])
+            .args(self.args(&url, extra));
+        let mut group = Group::spawn(cmd, "wscgi", &log);
+        group.wait_ready("wscgi", &log, || {
+            std::net::TcpStream::connect(push_addr).is_ok()
+        });
+        self.nodes.push(Node::Process {
+            group,
+            push_addr,
+            ws_addr,
+            log,
+            _dir: dir,
+        });
+        self.wait_joined(self.nodes.len() - 1);
+    }
+
+    fn wait_joined(&self, i: usize) {
+        wait_until(
+            JOIN,
+            &format!("instance {i} reports wscgi_redis_up 1"),
+            || self.nodes[i].redis_up(),
+        );
+    }
+
+    /// A client on instance `i`, in the channels `ch` (comma separated, may be empty), on
+    /// WebSocket path `path`; returns it with its connection id.
+    pub fn join_on(&self, i: usize, path: &str, ch: &str) -> (Client, String) {
+        let mut client = connect(&self.nodes[i].ws_url(&format!("{path}?ch={ch}")));
+        let id = recv_text(&mut client);
+        (client, id)
+    }
+
+    pub fn join(&self, i: usize, ch: &str) -> (Client, String) {
+        self.join_on(i, "/chat", ch)
+    }
+}
+
+/// The backend described at the top of this file.
+fn backend(req: &BackendRequest) -> BackendReply {
+    match req.event() {
+        "open" => {
+            let query = req.target.split_once("ch=").map_or("", |(_, q)| q);
+            let channels = query.split('&').next().unwrap_or("");
+            let reply = BackendReply::ok().body(req.conn_id());
+            match channels.is_empty() {
+                true => reply,
+                false => reply.header("WS-Subscribe", channels),
+            }
+        }
+        "message" => {
+            let text = req.body_str();
+            let mut parts = text.splitn(4, ' ');
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some("pub"), Some(ch), Some(exclude), Some(body)) => BackendReply::ok()
+                    .header("WS-Publish", ch)
+                    .header("WS-Exclude", exclude)
+                    .body(body),
+                _ => BackendReply::echo_of(req),
+            }
+        }
+        _ => BackendReply::ok(),
+    }
+}
+
+/// Reads text messages until `want` arrives; every message before it is returned (so a test
+/// can say nothing else came, without waiting for silence).
+pub fn until(client: &mut Client, want: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut before = Vec::new();
+    loop {
+        let text = recv_text(client);
+        if text == want {
+            return before;
+        }
+        before.push(text);
+        assert!(Instant::now() < deadline, "no {want:?} after {before:?}");
+    }
+}
+
+/// The JSON number field `name` of a push-API answer.
+pub fn field(response: &HttpResponse, name: &str) -> Option<u64> {
+    let body = response.body_str();
+    let at = body.find(&format!("\"{name}\":"))? + name.len() + 3;
+    let digits: String = body[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
