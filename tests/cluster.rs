@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use harness::{Cluster, field, metric, until};
+use harness::{Cluster, field, metric, until, until_each};
 use support::{recv_close, recv_text, wait_until};
 
 /// How long an instance may take to see Redis back.
@@ -36,9 +36,13 @@ fn a_publish_from_each_instance_reaches_every_member_once_in_order() {
             assert_eq!(field(&r, "other_instances"), Some(2), "{}", r.body_str());
         }
     }
-    c.nodes[0].call("POST", "/channels/room", b"end");
+    // Order holds per publisher: each ends its own run, and a member has all of a run once it
+    // has that run's end.
+    for (from, node) in c.nodes.iter().enumerate() {
+        node.call("POST", "/channels/room", format!("end{from}").as_bytes());
+    }
     for (i, m) in members.iter_mut().enumerate() {
-        let got = until(m, "end");
+        let got = until_each(m, &["end0", "end1", "end2"]);
         for from in 0..3 {
             let mine: Vec<&String> = got
                 .iter()
@@ -103,7 +107,8 @@ fn broadcast_by_path_reaches_every_instance() {
     let r = c.nodes[2].call("POST", "/broadcast?path=/chat", b"to chat");
     assert_eq!(r.status, 200, "{}", r.body_str());
     assert_eq!(field(&r, "other_instances"), Some(2));
-    c.nodes[1].call("POST", "/broadcast", b"to all");
+    // The same publisher, so every client sees the two in this order.
+    c.nodes[2].call("POST", "/broadcast", b"to all");
     for client in &mut chat {
         assert_eq!(until(client, "to all"), vec!["to chat".to_string()]);
     }
@@ -414,4 +419,145 @@ fn redis_stopped_and_restarted_mid_run() {
     let r = c.nodes[0].call("POST", &format!("/connections/{}", members[1].1), b"pushed");
     assert_eq!(r.status, 200, "{}", r.body_str());
     assert_eq!(recv_text(&mut members[1].0), "pushed");
+}
+
+/// examples/python/wscgi_redis.py (redis-py, from ./.venv) and examples/php/wscgi_redis.php
+/// (phpredis) publish in the documented format; missing: a skip, or a failure under CI.
+#[test]
+fn the_python_and_php_examples_publish_through_redis() {
+    let Some(c) = Cluster::start(3, &[]) else {
+        return;
+    };
+    let mut members: Vec<_> = (0..3).map(|i| c.join(i, "room")).collect();
+    let excluded = members[2].1.clone();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python3");
+    let port = c.redis.port.to_string();
+    let mut ran = Vec::new();
+    if example_works(&python, &["-c", "import redis"], "redis-py in ./.venv") {
+        let script = root.join("examples/python/wscgi_redis.py");
+        let out = std::process::Command::new(&python)
+            .arg(script)
+            .args(["room", "from python", &excluded])
+            .env("WSCGI_REDIS", c.redis.url())
+            .output()
+            .expect("run the python example");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3", "{out:?}");
+        ran.push("from python");
+    }
+    let php = std::path::Path::new("/usr/bin/php");
+    if example_works(
+        php,
+        &["-r", "exit(class_exists('Redis') ? 0 : 1);"],
+        "php with phpredis",
+    ) {
+        let out = std::process::Command::new(php)
+            .arg(root.join("examples/php/wscgi_redis.php"))
+            .args(["room", "from php", &excluded])
+            .env("WSCGI_REDIS_PORT", &port)
+            .output()
+            .expect("run the php example");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3", "{out:?}");
+        ran.push("from php");
+    }
+    // Through Redis too, which orders it after the examples' publishes for every instance.
+    let end = r#"{"v":1,"channel":"room","data":"end"}"#;
+    let _: u64 = redis::cmd("PUBLISH")
+        .arg("wscgi:publish")
+        .arg(end)
+        .query(&mut c.redis.conn())
+        .unwrap();
+    for (i, (m, _)) in members.iter_mut().enumerate() {
+        let want: Vec<String> = match i {
+            2 => vec![],
+            _ => ran.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(until(m, "end"), want, "member {i}");
+    }
+}
+
+/// Whether `program args` exits 0; if not, a skip (a failure under CI).
+fn example_works(program: &std::path::Path, args: &[&str], what: &str) -> bool {
+    let ok = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        support::procs::skip(&format!("{what} is not available"), "one cluster example");
+    }
+    ok
+}
+
+/// README's setup: two instances behind nginx's `stream` module (round robin here, so the
+/// clients split over both); a publish on one reaches all of them.
+#[test]
+fn two_instances_behind_nginx_stream() {
+    let module = std::path::Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+    let Some(nginx) = support::procs::require("nginx", "the nginx stream cluster test") else {
+        return;
+    };
+    if !module.is_file() {
+        support::procs::skip(
+            "nginx's stream module (libnginx-mod-stream) is missing",
+            "the nginx stream test",
+        );
+        return;
+    }
+    let Some(c) = Cluster::start(2, &[]) else {
+        return;
+    };
+    let dir = support::procs::TempDir::new("nginx-stream");
+    let port = support::procs::free_port();
+    let upstreams: String = c
+        .nodes
+        .iter()
+        .map(|n| format!("server {};", n.ws_url("").trim_start_matches("ws://")))
+        .collect();
+    let conf = dir.write(
+        "nginx.conf",
+        &format!(
+            "load_module {module};\nworker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             stream {{ upstream wscgi_cluster {{ {upstreams} }}\n\
+             server {{ listen 127.0.0.1:{port}; proxy_pass wscgi_cluster; proxy_timeout 1h; }} }}\n",
+            module = module.display(),
+            d = dir.0.display(),
+        ),
+    );
+    let mut cmd = std::process::Command::new(nginx);
+    cmd.args([
+        "-p",
+        &dir.0.to_string_lossy(),
+        "-c",
+        &conf.to_string_lossy(),
+        "-g",
+        "daemon off;",
+    ]);
+    let log = dir.path("out.log");
+    let mut group = support::procs::Group::spawn(cmd, "nginx", &log);
+    group.wait_ready("nginx", &log, || support::procs::listening(port));
+    let mut clients: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = support::connect(&format!("ws://127.0.0.1:{port}/chat?ch=room"));
+            let id = recv_text(&mut client);
+            (client, id)
+        })
+        .collect();
+    let tags: std::collections::HashSet<String> =
+        clients.iter().map(|(_, id)| id[..8].to_string()).collect();
+    assert_eq!(
+        tags.len(),
+        2,
+        "nginx spread the clients over both instances"
+    );
+    let r = c.nodes[1].call("POST", "/channels/room", b"through nginx");
+    assert_eq!(
+        (field(&r, "delivered"), field(&r, "other_instances")),
+        (Some(2), Some(1)),
+        "{}",
+        r.body_str()
+    );
+    for (client, _) in &mut clients {
+        assert_eq!(recv_text(client), "through nginx");
+    }
 }

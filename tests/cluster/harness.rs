@@ -272,16 +272,25 @@ fn backend(req: &BackendRequest) -> BackendReply {
 /// Reads text messages until `want` arrives; every message before it is returned (so a test
 /// can say nothing else came, without waiting for silence).
 pub fn until(client: &mut Client, want: &str) -> Vec<String> {
+    until_each(client, &[want])
+}
+
+/// Like [`until`], until each of `wants` arrived (in any order); the others are returned.
+pub fn until_each(client: &mut Client, wants: &[&str]) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut before = Vec::new();
-    loop {
+    let (mut seen, mut others) = (Vec::new(), Vec::new());
+    while seen.len() < wants.len() {
         let text = recv_text(client);
-        if text == want {
-            return before;
+        match wants.contains(&text.as_str()) && !seen.contains(&text) {
+            true => seen.push(text),
+            false => others.push(text),
         }
-        before.push(text);
-        assert!(Instant::now() < deadline, "no {want:?} after {before:?}");
+        assert!(
+            Instant::now() < deadline,
+            "not all of {wants:?} after {others:?}"
+        );
     }
+    others
 }
 
 /// The JSON number field `name` of a push-API answer.

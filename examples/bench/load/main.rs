@@ -54,7 +54,8 @@ const USAGE: &str = "\
 usage: bench-load SCENARIO [options]      SCENARIO: idle | echo | fanout | connect
 
 common:
-  --url URL            WebSocket URL, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/bench)
+  --url URL[,URL]      WebSocket URL, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/bench);
+                       several (a cluster): connections go to each in turn, same path
   --label NAME         name of the server under test, copied into the output (default server)
   --pid PID[,PID]      server process(es): memory (RSS/PSS) and CPU of their whole process
                        tree are sampled; repeatable
@@ -127,7 +128,8 @@ fn main() -> ExitCode {
 pub struct Opts {
     pub scenario: String,
     pub label: String,
-    pub addr: SocketAddr,
+    /// Where connections go, in turn (several: the instances of a cluster).
+    pub addrs: Vec<SocketAddr>,
     pub host: String,
     pub path: String,
     pub connections: usize,
@@ -163,7 +165,7 @@ impl Opts {
         let mut o = Opts {
             scenario,
             label: "server".into(),
-            addr: "127.0.0.1:8080".parse().expect("literal"),
+            addrs: Vec::new(),
             host: "127.0.0.1:8080".into(),
             path: "/bench".into(),
             connections: defaults.0,
@@ -245,20 +247,23 @@ impl Opts {
                 other => return Err(format!("unknown option {other}")),
             }
         }
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| format!("--url must start with ws:// ({url})"))?;
-        let (host, path) = match rest.find('/') {
-            Some(at) => (&rest[..at], &rest[at..]),
-            None => (rest, "/"),
-        };
-        o.addr = host
-            .to_socket_addrs()
-            .map_err(|e| format!("--url {url}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("--url {url}: no address"))?;
-        o.host = host.to_string();
-        o.path = path.to_string();
+        for url in url.split(',') {
+            let rest = url
+                .strip_prefix("ws://")
+                .ok_or_else(|| format!("--url must start with ws:// ({url})"))?;
+            let (host, path) = match rest.find('/') {
+                Some(at) => (&rest[..at], &rest[at..]),
+                None => (rest, "/"),
+            };
+            let addr = host
+                .to_socket_addrs()
+                .map_err(|e| format!("--url {url}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("--url {url}: no address"))?;
+            o.addrs.push(addr);
+            o.host = host.to_string();
+            o.path = path.to_string();
+        }
         if o.connections == 0 {
             return Err("--connections must be at least 1".into());
         }

@@ -2,11 +2,11 @@
 
 use std::time::Instant;
 
-use super::{Ready, Remote};
+use super::{Ready, Remote, deliver_here};
 use crate::api::response::Response;
 use crate::api::routes::Command;
 use crate::cluster::link::In;
-use crate::cluster::wire::{self, Audience, Message, Publish, Reply, Request};
+use crate::cluster::wire::{self, Message, Reply, Request};
 use crate::server::commands::command_of;
 use crate::server::hub::Hub;
 use crate::ws::message::Message as WsMessage;
@@ -65,21 +65,8 @@ impl Remote {
         };
         match message {
             Message::Publish(p) if p.from.as_deref() != Some(self.node.tag.as_str()) => {
-                let Publish {
-                    audience,
-                    data,
-                    binary,
-                    exclude,
-                    ..
-                } = p;
-                match audience {
-                    Audience::Channels(names) => {
-                        hub.publish_here(&names, WsMessage::new(binary, data), &exclude)
-                    }
-                    Audience::Path(prefix) => {
-                        hub.broadcast_here(Some(&prefix), WsMessage::new(binary, data), &exclude)
-                    }
-                };
+                let message = WsMessage::new(p.binary, p.data);
+                deliver_here(hub, &p.audience, message, &p.exclude);
             }
             Message::Publish(_) => {}
             Message::Request {

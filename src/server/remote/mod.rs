@@ -78,6 +78,19 @@ pub(super) struct Remote {
     max_payload: usize,
 }
 
+/// One message to this instance's clients in `audience`.
+fn deliver_here(
+    hub: &mut Hub,
+    audience: &Audience,
+    message: WsMessage,
+    exclude: &[String],
+) -> Fanout {
+    match audience {
+        Audience::Channels(names) => hub.publish_here(names, message, exclude),
+        Audience::Path(prefix) => hub.broadcast_here(Some(prefix), message, exclude),
+    }
+}
+
 /// Joins the cluster when `--redis` is given: connection ids then start with this instance's
 /// node tag.
 pub(super) fn join(
@@ -144,7 +157,6 @@ impl Remote {
             let tag = tag.to_string();
             return self.forward(&tag, command, owner);
         }
-        let tag = Some(self.node.tag.clone());
         match command {
             Command::Publish {
                 channel,
@@ -152,27 +164,15 @@ impl Remote {
                 binary,
                 exclude,
             } => {
-                self.check_up()?;
-                let fanout = hub.publish_here(
-                    std::slice::from_ref(&channel),
-                    WsMessage::new(binary, data.clone()),
-                    &exclude,
-                );
                 let head = Object::new().str("channel", &channel);
                 let audience = Audience::Channels(vec![channel]);
-                let publish = Publish {
+                self.spread(
+                    hub,
                     audience,
-                    data,
-                    binary,
+                    head,
+                    WsMessage::new(binary, data),
                     exclude,
-                    from: tag,
-                };
-                self.publish(
-                    Waiter {
-                        owner,
-                        what: What::Publish { fanout, head },
-                    },
-                    publish,
+                    owner,
                 )
             }
             Command::Broadcast {
@@ -181,27 +181,16 @@ impl Remote {
                 binary,
                 exclude,
             } => {
-                self.check_up()?;
-                let fanout = hub.broadcast_here(
-                    prefix.as_deref(),
-                    WsMessage::new(binary, data.clone()),
-                    &exclude,
-                );
                 let path = prefix.unwrap_or_else(|| "/".into());
                 let head = Object::new().str("path", &path);
-                let publish = Publish {
-                    audience: Audience::Path(path),
-                    data,
-                    binary,
+                let audience = Audience::Path(path);
+                self.spread(
+                    hub,
+                    audience,
+                    head,
+                    WsMessage::new(binary, data),
                     exclude,
-                    from: tag,
-                };
-                self.publish(
-                    Waiter {
-                        owner,
-                        what: What::Publish { fanout, head },
-                    },
-                    publish,
+                    owner,
                 )
             }
             Command::ChannelInfo { name } => {
@@ -233,6 +222,30 @@ impl Remote {
             }
             other => hub.execute(other).map(Step::Now),
         }
+    }
+
+    /// A publish or broadcast: this instance's clients at once, the others through Redis; the
+    /// answer waits for Redis's count of the instances that received it.
+    fn spread(
+        &mut self,
+        hub: &mut Hub,
+        audience: Audience,
+        head: Object,
+        message: WsMessage,
+        exclude: Vec<String>,
+        owner: Owner,
+    ) -> Result<Step, ApiError> {
+        self.check_up()?;
+        let fanout = deliver_here(hub, &audience, message.clone(), &exclude);
+        let publish = Publish {
+            audience,
+            data: message.payload,
+            binary: message.binary,
+            exclude,
+            from: Some(self.node.tag.clone()),
+        };
+        let what = What::Publish { fanout, head };
+        self.publish(Waiter { owner, what }, publish)
     }
 
     fn check_up(&self) -> Result<(), ApiError> {
