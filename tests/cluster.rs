@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use harness::{Cluster, field, metric, until, until_each};
+use harness::{Cluster, Redis, field, metric, until, until_each};
 use support::{recv_close, recv_text, wait_until};
 
 /// How long an instance may take to see Redis back.
@@ -560,4 +560,56 @@ fn two_instances_behind_nginx_stream() {
     for (client, _) in &mut clients {
         assert_eq!(recv_text(client), "through nginx");
     }
+}
+
+/// `--redis` with a password and a database number, and over a unix socket (`redis+unix://`,
+/// the password then in the query as the redis crate reads it).
+#[test]
+fn urls_with_a_password_a_database_and_a_unix_socket() {
+    let dir = support::procs::TempDir::new("redis-sock");
+    let sock = dir.path("redis.sock").to_string_lossy().into_owned();
+    let options = [
+        "--requirepass",
+        "s3cret",
+        "--unixsocket",
+        &sock,
+        "--unixsocketperm",
+        "700",
+    ];
+    let Some(redis) = Redis::start_with(&options, Some("s3cret")) else {
+        return;
+    };
+    let tcp = format!("redis://default:s3cret@127.0.0.1:{}/3", redis.port);
+    let unix = format!("redis+unix://{sock}?pass=s3cret&db=3");
+    let mut c = Cluster::on(redis);
+    c.add_with_url(&tcp, &[]);
+    c.add_with_url(&unix, &[]);
+    let wrong = format!("redis://:wrong@127.0.0.1:{}/3", c.redis.port);
+    c.nodes.push(harness::Node::InProcess(support::Wscgi::start(
+        &c.backend.url(),
+        &["--redis", &wrong],
+    )));
+    let (mut a, a_id) = c.join(0, "room");
+    let (mut b, b_id) = c.join(1, "room");
+    let r = c.nodes[1].call("POST", "/channels/room", b"both");
+    assert_eq!(
+        field(&r, "other_instances"),
+        Some(1),
+        "the wrong password joined nothing: {}",
+        r.body_str()
+    );
+    assert_eq!(
+        (recv_text(&mut a), recv_text(&mut b)),
+        ("both".into(), "both".into())
+    );
+    let mut conn = c.redis.conn();
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut conn).unwrap();
+    for id in [&a_id, &b_id] {
+        let key = format!("wscgi:node:{}", &id[..8]);
+        let exists: bool = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
+        assert!(exists, "{key} is in database 3");
+    }
+    assert!(!c.nodes[2].redis_up(), "refused with a wrong password");
+    let r = c.nodes[2].call("POST", "/channels/room", b"x");
+    assert_eq!(r.status, 503, "{}", r.body_str());
 }

@@ -19,18 +19,31 @@ use crate::support::{connect, http, recv_text, wait_until};
 /// A real redis-server, stopped (SIGTERM, then SIGKILL) on drop.
 pub struct Redis {
     pub port: u16,
-    dir: TempDir,
+    pub dir: TempDir,
     server: Option<Group>,
+    /// More `redis-server` options (a password, a unix socket).
+    extra: Vec<String>,
+    /// How the test itself connects (with the password, if any).
+    pub url: String,
 }
 
 impl Redis {
     /// None (a loud skip) when redis-server is missing and CI is not set.
     pub fn start() -> Option<Redis> {
+        Redis::start_with(&[], None)
+    }
+
+    /// With more options, and the password the test then connects with.
+    pub fn start_with(extra: &[&str], password: Option<&str>) -> Option<Redis> {
         procs::require("redis-server", "the cluster tests")?;
+        let port = procs::free_port();
+        let auth = password.map_or(String::new(), |p| format!(":{p}@"));
         let mut redis = Redis {
-            port: procs::free_port(),
+            port,
             dir: TempDir::new("redis"),
             server: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            url: format!("redis://{auth}127.0.0.1:{port}/"),
         };
         redis.restart();
         Some(redis)
@@ -52,11 +65,11 @@ impl Redis {
             "--appendonly",
             "no",
         ]);
-        cmd.args(["--dir", &dir]);
+        cmd.args(["--dir", &dir]).args(&self.extra);
         let mut group = Group::spawn(cmd, "redis-server", &log);
-        let port = self.port;
+        let url = self.url.clone();
         group.wait_ready("redis-server", &log, || {
-            redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            redis::Client::open(url.as_str())
                 .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
                 .is_ok()
@@ -71,7 +84,7 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        self.url.clone()
     }
 
     pub fn conn(&self) -> redis::Connection {
@@ -164,16 +177,20 @@ pub const JOIN: Duration = Duration::from_secs(15);
 impl Cluster {
     /// `n` in-process instances; None when redis-server is missing outside CI.
     pub fn start(n: usize, extra: &[&str]) -> Option<Cluster> {
-        let redis = Redis::start()?;
-        let mut cluster = Cluster {
-            nodes: Vec::new(),
-            backend: TestBackend::start(backend),
-            redis,
-        };
+        let mut cluster = Cluster::on(Redis::start()?);
         for _ in 0..n {
             cluster.add_in_process(extra);
         }
         Some(cluster)
+    }
+
+    /// No instances yet.
+    pub fn on(redis: Redis) -> Cluster {
+        Cluster {
+            nodes: Vec::new(),
+            backend: TestBackend::start(backend),
+            redis,
+        }
     }
 
     fn args<'a>(&'a self, url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -183,7 +200,12 @@ impl Cluster {
     }
 
     pub fn add_in_process(&mut self, extra: &[&str]) {
-        let url = self.redis.url();
+        self.add_with_url(&self.redis.url(), extra);
+    }
+
+    /// An in-process instance that reaches Redis through `url`.
+    pub fn add_with_url(&mut self, url: &str, extra: &[&str]) {
+        let url = url.to_string();
         let backend = self.backend.url();
         let node = Wscgi::start(&backend, &self.args(&url, extra));
         self.nodes.push(Node::InProcess(node));
