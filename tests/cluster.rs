@@ -57,6 +57,16 @@ fn a_publish_from_each_instance_reaches_every_member_once_in_order() {
         }
         assert_eq!(got.len(), 60, "member {i} got each publish once: {got:?}");
     }
+    // Each instance its own boot id and its own startup reset.
+    let resets: Vec<String> = c
+        .backend
+        .requests()
+        .iter()
+        .filter(|r| r.event() == "reset")
+        .map(|r| r.header("ws-boot-id").unwrap_or("").to_string())
+        .collect();
+    let distinct: std::collections::HashSet<&String> = resets.iter().collect();
+    assert_eq!((resets.len(), distinct.len()), (3, 3), "{resets:?}");
 }
 
 #[test]
@@ -361,9 +371,11 @@ fn a_killed_instance_leaves_presence_within_the_ttl_and_a_stopped_one_at_once() 
 
 #[test]
 fn redis_stopped_and_restarted_mid_run() {
-    let Some(mut c) = Cluster::start(3, &[]) else {
+    let Some(mut c) = Cluster::start(2, &[]) else {
         return;
     };
+    // The real binary as the third, for its log.
+    c.add_process(&[]);
     let mut members: Vec<_> = (0..3).map(|i| c.join(i, "room")).collect();
     c.nodes[0].call("POST", "/channels/room", b"before");
     for (m, _) in &mut members {
@@ -399,7 +411,14 @@ fn redis_stopped_and_restarted_mid_run() {
         );
         assert_eq!(r.status, 200, "{}", r.body_str());
     }
-    for (m, _) in &mut members {
+    // A reply's WS-Publish still reaches the members here; the rest is counted as failed.
+    let ws = tungstenite::Message::text("pub room none here only");
+    members[0].0.send(ws).unwrap();
+    assert_eq!(
+        until(&mut members[0].0, "here only"),
+        vec!["local still works".to_string()]
+    );
+    for (m, _) in &mut members[1..] {
         assert_eq!(recv_text(m), "local still works", "still connected");
     }
     c.redis.restart();
@@ -419,6 +438,27 @@ fn redis_stopped_and_restarted_mid_run() {
     let r = c.nodes[0].call("POST", &format!("/connections/{}", members[1].1), b"pushed");
     assert_eq!(r.status, 200, "{}", r.body_str());
     assert_eq!(recv_text(&mut members[1].0), "pushed");
+    let log = c.nodes[2].log();
+    let count = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        count("redis unavailable"),
+        1,
+        "one line for the outage, not one per call:\n{log}"
+    );
+    assert_eq!(
+        count("redis: connected again after"),
+        1,
+        "and one for the recovery:\n{log}"
+    );
+    let metrics = c.nodes[0].call("GET", "/metrics", b"").body_str();
+    assert!(
+        metric(&metrics, "wscgi_cluster_messages_sent_total") >= Some(2),
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "wscgi_cluster_messages_failed_total") >= Some(1),
+        "{metrics}"
+    );
 }
 
 /// examples/python/wscgi_redis.py (redis-py, from ./.venv) and examples/php/wscgi_redis.php

@@ -3,14 +3,14 @@
 
 use std::io;
 
-use log::{info, warn};
+use log::{log, warn};
 use mio::Interest;
 
 use super::{Server, token};
 use crate::api::conn::{Answer, ApiConn};
 use crate::api::request::Request;
 use crate::api::response::Response;
-use crate::api::routes;
+use crate::api::routes::{self, ApiError};
 
 /// Most simultaneous push-API connections; more are refused at accept.
 const MAX_API_CONNECTIONS: usize = 1024;
@@ -64,7 +64,18 @@ impl Server {
                     hub.execute(command).map(Answer::Now)
                 });
                 answer.unwrap_or_else(|e| {
-                    info!("push API {:?} {}: {} {e}", req.method, req.path, e.status());
+                    // A Redis outage is logged once, when it starts; not once more per call.
+                    let level = match e {
+                        ApiError::Unavailable(_) => log::Level::Debug,
+                        _ => log::Level::Info,
+                    };
+                    log!(
+                        level,
+                        "push API {:?} {}: {} {e}",
+                        req.method,
+                        req.path,
+                        e.status()
+                    );
                     Answer::Now(Response::error(&e))
                 })
             };

@@ -126,6 +126,14 @@ impl Node {
         http(self.push_addr(), method, path, &[], body)
     }
 
+    /// What a process node wrote to stderr so far.
+    pub fn log(&self) -> String {
+        match self {
+            Node::Process { log, .. } => std::fs::read_to_string(log).unwrap_or_default(),
+            Node::InProcess(_) => panic!("an in-process node's log goes to the test's stderr"),
+        }
+    }
+
     /// `wscgi_redis_up` in its `/metrics`.
     pub fn redis_up(&self) -> bool {
         metric(
