@@ -90,6 +90,8 @@ pub enum In {
         call: u64,
         result: Result<u64, String>,
     },
+    /// A `PUBLISH` without a call failed: one message lost.
+    Lost,
     Up(Side),
     Down(Side, String),
 }
@@ -208,9 +210,11 @@ impl Commands {
                     call,
                 }) => {
                     let result = self.publish(&channel, &payload);
-                    if let Some(call) = call {
-                        self.report.send(In::Published { call, result });
-                    }
+                    match call {
+                        Some(call) => self.report.send(In::Published { call, result }),
+                        None if result.is_err() => self.report.send(In::Lost),
+                        None => true,
+                    };
                 }
                 Ok(Out::Check) => self.check_alive(),
                 Ok(Out::Leave) | Err(RecvTimeoutError::Disconnected) => return self.leave(),

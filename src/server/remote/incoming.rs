@@ -28,6 +28,7 @@ impl Remote {
                         self.finish(hub, f, &mut ready);
                     }
                 }
+                In::Lost => self.node.counters.failed += 1,
                 In::Up(side) => {
                     self.node.on_health(side, None);
                 }
