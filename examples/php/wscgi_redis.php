@@ -23,7 +23,7 @@
  *     wscgi_redis_publish($redis, 'room', $png, true, [$_SERVER['HTTP_WS_CONNECTION_ID']]);
  *     wscgi_redis_broadcast($redis, 'maintenance at 5', '/chat');
  *
- * From a shell (what tests/cluster.rs runs):
+ * From a shell (what tests/cluster_failures.rs runs):
  *
  *     WSCGI_REDIS_PORT=6379 php wscgi_redis.php room hello [exclude-id...]
  */

@@ -18,7 +18,7 @@ Usage::
     wscgi_redis.publish(r, "room", png_bytes, binary=True, exclude=[conn_id])
     wscgi_redis.broadcast(r, "maintenance at 5", path="/chat")
 
-From a shell (what tests/cluster.rs runs)::
+From a shell (what tests/cluster_failures.rs runs)::
 
     WSCGI_REDIS=redis://127.0.0.1:6379/ python3 wscgi_redis.py room "hello"
 """

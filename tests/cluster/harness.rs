@@ -6,6 +6,7 @@
 //! (so each client knows its id) and subscribes it to the channels in `?ch=a,b`; a message
 //! `pub <channel> <exclude> <text>` is answered with `WS-Publish: <channel>`,
 //! `WS-Exclude: <exclude>` and body `<text>`; any other message is echoed.
+#![allow(dead_code)] // tests/cluster.rs and tests/cluster_failures.rs each use part of it
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
