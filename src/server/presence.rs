@@ -52,9 +52,9 @@ impl Hub {
     }
 }
 
-/// `GET /connections[?channel=]`.
-pub(super) fn connections_response(mut ids: Vec<String>) -> Response {
-    ids.sort_unstable();
+/// `GET /connections[?channel=]`; `ids` sorted by the caller (as every list here is), so that
+/// answers are stable.
+pub(super) fn connections_response(ids: Vec<String>) -> Response {
     let body = Object::new()
         .num("count", ids.len() as u64)
         .raw("connections", &json_array(&ids))
@@ -62,9 +62,9 @@ pub(super) fn connections_response(mut ids: Vec<String>) -> Response {
     Response::json(200, body)
 }
 
-/// `GET /channels`: counts of the same channel (from several instances) add up.
-pub(super) fn channels_response(mut counts: Vec<(String, u64)>) -> Response {
-    counts.sort_unstable();
+/// `GET /channels`, `counts` sorted by name: counts of the same channel (from several
+/// instances, next to each other) add up.
+pub(super) fn channels_response(counts: Vec<(String, u64)>) -> Response {
     let mut items: Vec<String> = Vec::new();
     let mut i = 0;
     while let Some((name, _)) = counts.get(i) {
@@ -86,11 +86,10 @@ pub(super) fn channels_response(mut counts: Vec<(String, u64)>) -> Response {
 }
 
 /// `GET /channels/{name}`: 404 when nobody is in it.
-pub(super) fn members_response(name: &str, mut ids: Vec<String>) -> Result<Response, ApiError> {
+pub(super) fn members_response(name: &str, ids: Vec<String>) -> Result<Response, ApiError> {
     if ids.is_empty() {
         return Err(ApiError::NotFound(format!("channel {name}")));
     }
-    ids.sort_unstable();
     let body = Object::new()
         .str("name", name)
         .num("count", ids.len() as u64)
@@ -116,11 +115,11 @@ mod tests {
 
     #[test]
     fn answers_of_several_instances_merge() {
-        let counts = vec![("b".into(), 2), ("a".into(), 1), ("b".into(), 3)];
+        let counts = vec![("a".into(), 1), ("b".into(), 2), ("b".into(), 3)];
         let body = channels_response(counts).body;
         let want = r#"{"count":2,"channels":[{"name":"a","members":1},{"name":"b","members":5}]}"#;
         assert_eq!(body, want);
-        let ids = vec!["y".to_string(), "x".to_string()];
+        let ids = vec!["x".to_string(), "y".to_string()];
         let body = members_response("r", ids).unwrap().body;
         assert_eq!(body, r#"{"name":"r","count":2,"members":["x","y"]}"#);
         assert_eq!(members_response("r", vec![]).unwrap_err().status(), 404);

@@ -75,17 +75,21 @@ pub(super) fn respond(what: What, outcome: Outcome) -> Response {
             Reply::Response { .. } => {}
         }
     }
+    // Each instance's list is sorted; together they are sorted again.
     match what {
         What::Members { name, ids: here } => {
             ids.extend(here);
+            ids.sort_unstable();
             members_response(&name, ids).unwrap_or_else(|e| Response::error(&e))
         }
         What::Channels(here) => {
             counts.extend(here);
+            counts.sort_unstable();
             channels_response(counts)
         }
         What::Connections(here) => {
             ids.extend(here);
+            ids.sort_unstable();
             connections_response(ids)
         }
         What::Forward { .. } | What::Publish { .. } => unavailable("unexpected answer".into()),
