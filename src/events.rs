@@ -46,6 +46,8 @@ pub enum EventName {
     Open,
     Message,
     Close,
+    /// A dropped connection came back with its resume key (see `ws::session`).
+    Resume,
 }
 
 impl EventName {
@@ -55,6 +57,7 @@ impl EventName {
             EventName::Open => "open",
             EventName::Message => "message",
             EventName::Close => "close",
+            EventName::Resume => "resume",
         }
     }
 }
@@ -73,6 +76,8 @@ pub enum EventKind {
         code: u16,
         reason: String,
     },
+    /// The session continues on a new socket: same id, new remote address and headers.
+    Resume,
 }
 
 impl EventKind {
@@ -82,6 +87,7 @@ impl EventKind {
             EventKind::Open => EventName::Open,
             EventKind::Message { .. } => EventName::Message,
             EventKind::Close { .. } => EventName::Close,
+            EventKind::Resume => EventName::Resume,
         }
     }
 }

@@ -36,8 +36,8 @@ impl Traffic {
 pub struct Metrics {
     pub accepted: u64,
     pub rejected: u64,
-    /// Events sent to the backend, by `EventName` order: reset, open, message, close.
-    pub events: [u64; 4],
+    /// Events sent to the backend, by `EventName` order: reset, open, message, close, resume.
+    pub events: [u64; 5],
     pub backend_errors: u64,
     pub backend_retries: u64,
     latency_buckets: [u64; BUCKETS.len()],
@@ -48,6 +48,9 @@ pub struct Metrics {
     pub published: u64,
     pub deliveries: u64,
     pub slow_consumer_closes: u64,
+    /// Sessions continued on a new socket, and resumes refused with 4409.
+    pub resumes: u64,
+    pub resumes_refused: u64,
 }
 
 /// Values read at scrape time rather than counted.
@@ -57,8 +60,13 @@ pub struct Gauges {
     pub all_connections: usize,
     pub pending_events: usize,
     pub queued_jobs: usize,
+    /// Connections that stopped reading because the server is saturated.
+    pub saturation_paused: usize,
     pub channels: usize,
     pub live_traffic: Traffic,
+    /// Sessions waiting for their client, and the bytes they keep.
+    pub parked_sessions: usize,
+    pub parked_bytes: usize,
 }
 
 impl Metrics {
@@ -122,6 +130,7 @@ impl Metrics {
             EventName::Open,
             EventName::Message,
             EventName::Close,
+            EventName::Resume,
         ] {
             let _ = writeln!(
                 o,
@@ -190,6 +199,36 @@ impl Metrics {
             "wscgi_pending_events",
             "events waiting for the backend (queued per connection or for a worker)",
             (g.pending_events + g.queued_jobs) as u64,
+        );
+        counter(
+            o,
+            "wscgi_resumes_total",
+            "sessions resumed on a new socket (wscgi-resume)",
+            self.resumes,
+        );
+        counter(
+            o,
+            "wscgi_resumes_refused_total",
+            "resumes refused with 4409 (unknown key, count outside what was kept)",
+            self.resumes_refused,
+        );
+        gauge(
+            o,
+            "wscgi_parked_sessions",
+            "sessions waiting for their client to resume",
+            g.parked_sessions as u64,
+        );
+        gauge(
+            o,
+            "wscgi_parked_bytes",
+            "bytes kept for parked sessions (--resume-max-bytes bounds them)",
+            g.parked_bytes as u64,
+        );
+        gauge(
+            o,
+            "wscgi_saturation_paused_connections",
+            "connections not read while the worker queue is full",
+            g.saturation_paused as u64,
         );
         gauge(
             o,

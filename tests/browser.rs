@@ -14,20 +14,19 @@
 //! playwright-core, nginx, php-fpm, openssl or caddy: a loud skip, or a failure when `CI` is
 //! set (.ci/run installs them).
 
+#[path = "browser/driver.rs"]
+mod driver;
 #[path = "browser/harness.rs"]
 mod harness;
 #[path = "browser/proxies.rs"]
 mod proxies;
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
 
+use driver::{browser_tools, percent_encode, run_driver, shots_dir};
 use harness::*;
 use proxies::{caddy, nginx, php_fpm};
 
@@ -58,12 +57,14 @@ fn chat_through_nginx_tls_and_php_fpm() {
     // examples/deploy/nginx.conf keeps the backend script away from browsers.
     let gets = "/chat.php=404,/index.html=200,/nope=404";
     let url = format!("https://localhost:{port}/");
-    run_driver(&node, &url, gets, "nginx", &mut wscgi, &dir);
+    run_chat(&node, &url, gets, "nginx", &mut wscgi, &dir);
 
-    // nginx's log shows the upgrade it proxied.
+    // nginx's log shows the upgrade it proxied (the page's resume key is in the query).
     let access = dir.read("access.log");
     assert!(
-        access.contains("GET /chat?name=A HTTP/1.1\" 101"),
+        access
+            .lines()
+            .any(|l| l.contains("GET /chat?name=A&wscgi-resume=") && l.contains("HTTP/1.1\" 101")),
         "nginx proxied the WebSocket upgrade; access.log:\n{access}"
     );
 }
@@ -81,7 +82,7 @@ fn chat_with_static_and_sh_cgi() {
         wscgi.port,
         percent_encode(&ws)
     );
-    run_driver(&node, &url, "", "cgi", &mut wscgi, &dir);
+    run_chat(&node, &url, "", "cgi", &mut wscgi, &dir);
 }
 
 #[test]
@@ -101,7 +102,7 @@ fn chat_through_caddy_tls_and_python_cgi() {
     let port = free_port();
     let _caddy = caddy(&dir, &bin, port, wscgi.port);
     let url = format!("https://localhost:{port}/");
-    run_driver(
+    run_chat(
         &node,
         &url,
         "/chat.php=404,/nope=404",
@@ -111,103 +112,22 @@ fn chat_through_caddy_tls_and_python_cgi() {
     );
 }
 
-/// node, with playwright-core and /usr/bin/chromium; None after a loud skip note.
-fn browser_tools() -> Option<PathBuf> {
-    let what = "the browser test";
-    let node = require("node", what)?;
-    require("chromium", what)?;
-    // TOOLING.md: Debian's chromium, driven by playwright-core (never a downloaded browser).
-    let pw = Path::new(ROOT).join("node_modules/playwright-core/package.json");
-    if !pw.is_file() {
-        skip(
-            &format!(
-                "{} is missing (npm install --no-audit --no-fund --no-save --no-package-lock \
-                 playwright-core, at the repository root)",
-                pw.display()
-            ),
-            what,
-        );
-        return None;
-    }
-    Some(node)
-}
-
-/// Runs tests/browser/chat.mjs on `url` (with `gets`, see there): restarts `wscgi` when it says RESTART, and fails the
-/// test with its output and wscgi's logs unless it ends with PASS within [`SCENARIO_LIMIT`].
-fn run_driver(node: &Path, url: &str, gets: &str, tag: &str, wscgi: &mut WscgiProc, dir: &TempDir) {
-    let shots = Path::new(ROOT).join("target/browser-shots");
-    std::fs::create_dir_all(&shots).expect("create target/browser-shots");
-    let started = Instant::now();
-    let mut cmd = Command::new(node);
-    cmd.current_dir(ROOT)
-        .arg("tests/browser/chat.mjs")
-        .arg(url)
-        .arg(&shots)
-        .arg(tag)
-        .arg(gets)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .stderr(std::fs::File::create(dir.path("driver.err")).expect("driver log"));
-    let mut driver = Group::new(cmd.spawn().expect("start node"));
-    let mut stdin = driver.child().stdin.take().expect("driver stdin");
-    let stdout = driver.child().stdout.take().expect("driver stdout");
-    let (tx, lines) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap_or_default()).is_err() {
-                return;
-            }
-        }
+/// Runs tests/browser/chat.mjs on `url` (with `gets`, see there): restarts `wscgi` when it says
+/// RESTART, and fails the test with its output and wscgi's logs unless it ends with PASS within
+/// [`SCENARIO_LIMIT`].
+fn run_chat(node: &Path, url: &str, gets: &str, tag: &str, wscgi: &mut WscgiProc, dir: &TempDir) {
+    let shots = shots_dir();
+    let shots = shots.to_str().expect("a UTF-8 path");
+    let args = [url, shots, tag, gets];
+    let script = "tests/browser/chat.mjs";
+    let outcome = run_driver(node, script, &args, dir, SCENARIO_LIMIT, "RESTART", || {
+        wscgi.restart(dir)
     });
-
-    let mut seen = Vec::new();
-    let failure = loop {
-        let left = SCENARIO_LIMIT.saturating_sub(started.elapsed());
-        match lines.recv_timeout(left) {
-            Ok(line) if line == "RESTART" => {
-                wscgi.restart(dir);
-                writeln!(stdin, "GO").expect("tell the driver GO");
-                seen.push(line);
-            }
-            Ok(line) => seen.push(line),
-            Err(mpsc::RecvTimeoutError::Timeout) => break Some("time limit".to_string()),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // stdout closed: the driver is exiting.
-                let status = driver.wait_exit(Duration::from_secs(10));
-                let passed =
-                    status.is_some_and(|s| s.success()) && seen.last().is_some_and(|l| l == "PASS");
-                break (!passed).then(|| format!("driver ended with {status:?}"));
-            }
+    match outcome {
+        // What happened, step by step with timings, to stderr (the harness hides eprintln!).
+        Ok(steps) => {
+            let _ = std::io::stderr().write_all(format!("{tag}: {steps}\n").as_bytes());
         }
-    };
-    if let Some(why) = failure {
-        // SIGTERM first: playwright then closes the browser it started (in a process group of
-        // its own); dropping the group kills whatever is left of node.
-        driver.terminate(Duration::from_secs(5));
-        drop(driver);
-        panic!(
-            "{tag}: {why} after {:.1?}\n--- driver stdout\n{}\n--- driver stderr\n{}\n{}",
-            started.elapsed(),
-            seen.join("\n"),
-            dir.read("driver.err"),
-            wscgi.logs(dir)
-        );
+        Err(why) => panic!("{tag}: {why}\n{}", wscgi.logs(dir)),
     }
-    // What happened, step by step with timings, to stderr (the harness hides eprintln!).
-    let steps = seen.join("\n    ");
-    let note = format!("{tag}: passed in {:.1?}\n    {steps}\n", started.elapsed());
-    let _ = std::io::stderr().write_all(note.as_bytes());
-}
-
-/// Enough of encodeURIComponent for a ws:// URL in a query string.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

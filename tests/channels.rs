@@ -1,128 +1,15 @@
 //! Channels and fan-out: reply-driven subscribe/publish/exclude, the push API's channel,
-//! broadcast and presence endpoints, slow consumers, and the fan-out metrics.
+//! broadcast and presence endpoints, and slow consumers. (The fan-out metrics: metrics.rs.)
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use support::rooms::*;
 use support::*;
 use tungstenite::Message;
 
 const T: Duration = Duration::from_secs(10);
-
-/// Every client joins "room" at open; messages are echoed.
-fn room_backend() -> TestBackend {
-    TestBackend::start(|req| match req.event() {
-        "open" => BackendReply::ok().header("WS-Subscribe", "room"),
-        "message" => BackendReply::ok().body(req.body.clone()),
-        _ => BackendReply::ok(),
-    })
-}
-
-/// Connects on `path` (unique within a test) and returns the client and its connection id.
-fn join(server: &Wscgi, backend: &TestBackend, path: &str) -> (Client, String) {
-    let client = connect(&server.ws_url(path));
-    (client, open_id(backend, path))
-}
-
-/// The id of the connection opened on `path`.
-fn open_id(backend: &TestBackend, path: &str) -> String {
-    let is_it = |q: &BackendRequest| q.event() == "open" && q.header("ws-path") == Some(path);
-    let reqs = backend.wait_for(T, |r| r.iter().any(is_it));
-    reqs.into_iter().find(is_it).unwrap().conn_id().to_string()
-}
-
-/// One push-API call; returns status and body.
-fn call(server: &Wscgi, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let resp = http(server.push_addr, method, path, &[], body);
-    (resp.status, resp.body_str())
-}
-
-fn get(server: &Wscgi, path: &str) -> (u16, String) {
-    call(server, "GET", path, b"")
-}
-
-/// `PUT` (join) or `DELETE` (leave) `channel` for connection `id`; returns the status.
-fn member(server: &Wscgi, method: &str, channel: &str, id: &str) -> u16 {
-    let path = format!("/channels/{channel}/connections/{id}");
-    call(server, method, &path, b"").0
-}
-
-/// POSTs raw text to `path`, expects `status` and returns the answer's `delivered`.
-fn post(server: &Wscgi, path: &str, text: &str, status: u16) -> u64 {
-    let (got, body) = call(server, "POST", path, text.as_bytes());
-    assert_eq!(got, status, "POST {path}: {body}");
-    if status == 404 {
-        assert!(body.contains("\"error\""), "404 names an error: {body}");
-    }
-    json_num(&body, "delivered")
-}
-
-/// The number after `"key":` in a JSON answer.
-fn json_num(body: &str, key: &str) -> u64 {
-    let rest = body.split(&format!("\"{key}\":")).nth(1);
-    let rest = rest.unwrap_or_else(|| panic!("no {key} in {body}"));
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().unwrap_or_else(|_| panic!("{key} in {body}"))
-}
-
-/// The strings of the array `"key":[...]`, sorted (ids and names need no unescaping).
-fn json_strs(body: &str, key: &str) -> Vec<String> {
-    let rest = body.split(&format!("\"{key}\":[")).nth(1);
-    let rest = rest.unwrap_or_else(|| panic!("no array {key} in {body}"));
-    let inner = &rest[..rest.find(']').expect("a closed array")];
-    let mut items: Vec<String> = inner
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| s.trim().trim_matches('"').to_string())
-        .collect();
-    items.sort();
-    items
-}
-
-fn sorted(ids: &[&String]) -> Vec<String> {
-    let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-    v.sort();
-    v
-}
-
-/// `GET /metrics`, checking its content type.
-fn metrics(server: &Wscgi) -> String {
-    let resp = http(server.push_addr, "GET", "/metrics", &[], b"");
-    assert_eq!(resp.status, 200);
-    let ctype = resp.header("content-type").unwrap_or("");
-    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
-    resp.body_str()
-}
-
-/// The value of the sample named exactly `name` (labels included).
-fn sample(text: &str, name: &str) -> u64 {
-    let mut lines = text.lines();
-    let value = lines.find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok());
-    value.unwrap_or_else(|| panic!("no integer sample {name} in:\n{text}"))
-}
-
-/// A WebSocket opened by hand that never reads after the 101 head (read byte by byte).
-fn stalled_ws(server: &Wscgi, path: &str) -> TcpStream {
-    let mut s = TcpStream::connect(server.ws_addr).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: wscgi.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
-        s.read_exact(&mut byte).expect("a 101 response head");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
-    s
-}
 
 /// Over 1024 subscribers: on a machine with more than one core, a publish is written by several
 /// threads straight to the sockets (`ws::direct`).
@@ -249,7 +136,7 @@ fn a_slow_consumer_is_closed_with_1008_while_the_others_keep_receiving() {
     let args = ["--max-outbuf", "64K", "--max-message", "1M"];
     let server = Wscgi::start(&backend.url(), &args);
     let mut normal: Vec<Client> = (0..100).map(|_| connect(&server.ws_url("/"))).collect();
-    let stalled = stalled_ws(&server, "/stalled");
+    let stalled = raw_ws(&server, "/stalled");
     let id = open_id(&backend, "/stalled");
     let chunk = vec![b'x'; FILL];
     let send_path = format!("/connections/{id}");
@@ -388,73 +275,4 @@ fn push_api_membership_publish_broadcast_and_presence() {
     let status = member(&server, "PUT", "c64", &id_c);
     assert!((400..500).contains(&status), "a 65th channel: {status}");
     assert_eq!(channels_of(&id_c).len(), 64);
-}
-
-#[test]
-fn metrics_count_connections_events_and_fanout() {
-    let backend = room_backend();
-    let server = Wscgi::start(&backend.url(), &[]);
-    let (mut a, id_a) = join(&server, &backend, "/a");
-    let (mut b, _) = join(&server, &backend, "/b");
-    for n in 0..3 {
-        a.send(Message::text(n.to_string())).unwrap();
-        assert_eq!(recv_text(&mut a), n.to_string());
-    }
-    assert_eq!(post(&server, "/channels/room", "news", 200), 2);
-    assert_eq!(post(&server, "/broadcast", "all", 200), 2);
-    for cl in [&mut a, &mut b] {
-        assert_eq!(recv_text(cl), "news");
-        assert_eq!(recv_text(cl), "all");
-    }
-    let m = metrics(&server);
-    let expected = [
-        ("wscgi_connections_open", 2),
-        ("wscgi_connections_accepted_total", 2),
-        ("wscgi_backend_events_total{event=\"open\"}", 2),
-        ("wscgi_backend_events_total{event=\"message\"}", 3),
-        ("wscgi_backend_events_total{event=\"close\"}", 0),
-        ("wscgi_published_total", 2),
-        ("wscgi_publish_deliveries_total", 4),
-        ("wscgi_messages_received_total", 3),
-        ("wscgi_messages_sent_total", 3 + 4),
-        ("wscgi_slow_consumer_closes_total", 0),
-        ("wscgi_channels", 1),
-    ];
-    for (name, value) in expected {
-        assert_eq!(sample(&m, name), value, "{name}");
-    }
-    let hist = "wscgi_backend_request_duration_seconds";
-    let count = sample(&m, &format!("{hist}_count"));
-    assert!(count >= 5, "two opens and three messages timed: {count}");
-    assert_eq!(sample(&m, &format!("{hist}_bucket{{le=\"+Inf\"}}")), count);
-    let ten = sample(&m, &format!("{hist}_bucket{{le=\"10\"}}"));
-    assert!(sample(&m, &format!("{hist}_bucket{{le=\"0.001\"}}")) <= ten && ten <= count);
-
-    // A closed connection's traffic still counts.
-    a.close(None).unwrap();
-    let _ = recv_close(&mut a);
-    drop(a);
-    let closed = |q: &BackendRequest| q.conn_id() == id_a && q.event() == "close";
-    backend.wait_for(T, |r| r.iter().any(closed));
-    wait_until(T, "a's close is counted and a is gone", || {
-        let m = metrics(&server);
-        sample(&m, "wscgi_connections_open") == 1
-            && sample(&m, "wscgi_backend_events_total{event=\"close\"}") == 1
-            && sample(&m, "wscgi_connections") == 1
-    });
-    let m = metrics(&server);
-    assert_eq!(sample(&m, "wscgi_messages_received_total"), 3);
-    assert_eq!(sample(&m, "wscgi_messages_sent_total"), 7);
-    assert_eq!(sample(&m, "wscgi_connections_accepted_total"), 2);
-}
-
-#[test]
-fn the_reset_event_is_counted_like_every_other_event() {
-    let backend = room_backend();
-    let server = Wscgi::start(&backend.url(), &[]);
-    let _client = join(&server, &backend, "/a");
-    let m = metrics(&server);
-    assert_eq!(sample(&m, "wscgi_backend_events_total{event=\"reset\"}"), 1);
-    let timed = sample(&m, "wscgi_backend_request_duration_seconds_count");
-    assert_eq!(timed, 2, "reset and open were both delivered");
 }

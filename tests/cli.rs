@@ -121,7 +121,7 @@ fn free_ports() -> (u16, u16) {
 fn help_lists_every_option_and_the_environment() {
     let options = "listen push-listen backend workers backend-timeout retries max-pending \
         max-message max-outbuf max-connections handshake-timeout ping-interval pass-header \
-        event-format push-token log-level help version";
+        event-format push-token log-level resume-window resume-buffer resume-max-bytes help version";
     // Help wins over everything else, even a bad value in the environment.
     let bad_env = [("WSCGI_WORKERS", "x")];
     for (flag, env) in [("--help", &[][..]), ("-h", &bad_env)] {

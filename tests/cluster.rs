@@ -312,3 +312,56 @@ fn a_redis_publish_in_the_documented_format_reaches_every_instance() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_parked_session_takes_calls_through_other_instances_and_resumes_on_its_own() {
+    let Some(c) = Cluster::start(3, &[]) else {
+        return;
+    };
+    let key = support::session_key();
+    let target = support::resume_target("/chat?ch=room", &key, None);
+    let mut client = support::connect(&c.nodes[1].ws_url(&target));
+    let id = recv_text(&mut client); // message 1 of the session: the open reply
+    support::reset(client);
+    let info = format!("/connections/{id}");
+    wait_until(
+        Duration::from_secs(10),
+        "parked, seen from instance 0",
+        || {
+            c.nodes[0]
+                .call("GET", &info, b"")
+                .body_str()
+                .contains("\"parked\":true")
+        },
+    );
+    // Carried out by the holder, answered with its result: 202, queued for the resume.
+    let r = c.nodes[0].call("POST", &info, b"while away");
+    assert_eq!(r.status, 202, "{}", r.body_str());
+    assert!(r.body_str().contains("\"queued\":true"), "{}", r.body_str());
+    let r = c.nodes[2].call("POST", "/channels/room", b"published while away");
+    assert_eq!(field(&r, "other_instances"), Some(2), "{}", r.body_str());
+    let r = c.nodes[2].call("GET", "/channels/room", b"");
+    assert!(
+        r.body_str().contains(&id),
+        "still a member: {}",
+        r.body_str()
+    );
+    // Another instance does not know the key (README: route resumes back with nginx `hash`).
+    let again = support::resume_target("/chat?ch=room", &key, Some(1));
+    let mut elsewhere = support::connect(&c.nodes[0].ws_url(&again));
+    let refused = recv_close(&mut elsewhere).map(|f| u16::from(f.code));
+    assert_eq!(refused, Some(4409));
+    let mut back = support::connect(&c.nodes[1].ws_url(&again));
+    assert_eq!(recv_text(&mut back), "while away");
+    assert_eq!(recv_text(&mut back), "published while away");
+    let r = c.nodes[0].call("POST", &info, b"live");
+    assert_eq!(r.status, 200, "open again: {}", r.body_str());
+    assert_eq!(recv_text(&mut back), "live");
+    let events: Vec<String> = c
+        .backend
+        .events(&id)
+        .iter()
+        .map(|e| e.event().to_string())
+        .collect();
+    assert_eq!(events, ["open", "resume"], "one connection to the backend");
+}

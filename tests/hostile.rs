@@ -66,13 +66,6 @@ fn accepted(url: &str) -> Client {
 }
 
 /// `queued_events` from /healthz: jobs waiting for a worker.
-fn queued_jobs(server: &Wscgi) -> usize {
-    let body = http(server.push_addr, "GET", "/healthz", &[], b"").body_str();
-    let field = body.split("\"queued_events\":").nth(1).unwrap_or("");
-    let end = field.find(|c: char| !c.is_ascii_digit()).unwrap_or(0);
-    field[..end].parse().expect(&body)
-}
-
 #[test]
 fn the_client_over_max_connections_gets_503_and_a_freed_slot_is_reused() {
     let backend = TestBackend::echo();

@@ -28,18 +28,6 @@ fn close_code(client: &mut Client) -> u16 {
     u16::from(recv_close(client).expect("a close frame with a code").code)
 }
 
-/// `pending_events` from the push API's description of connection `id`.
-fn pending_events(server: &Wscgi, id: &str) -> usize {
-    let path = format!("/connections/{id}");
-    let info = http(server.push_addr, "GET", &path, &[], b"");
-    let body = info.body_str();
-    assert_eq!(info.status, 200, "{body}");
-    let field = body.split("\"pending_events\":").nth(1).unwrap_or("");
-    let end = field.find(|c: char| !c.is_ascii_digit()).unwrap_or(0);
-    let n = field[..end].parse();
-    n.unwrap_or_else(|_| panic!("no pending_events in {body}"))
-}
-
 /// Sends `parts` as one fragmented message (first frame `op`, then continuation frames).
 fn send_fragmented(client: &mut Client, op: Data, parts: &[&[u8]]) {
     for (i, part) in parts.iter().enumerate() {

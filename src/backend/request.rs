@@ -84,7 +84,7 @@ fn fields(event: &Event) -> Vec<(&'static str, Vec<u8>)> {
             f.push(("Close-Code", code.to_string().into_bytes()));
             f.push(("Close-Reason", reason.clone().into_bytes()));
         }
-        EventKind::Open | EventKind::Reset => {}
+        EventKind::Open | EventKind::Resume | EventKind::Reset => {}
     }
     f
 }

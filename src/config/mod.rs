@@ -26,7 +26,8 @@ const VERSION: &str = concat!("wscgi ", env!("CARGO_PKG_VERSION"));
 /// `--cgi-env` are repeatable and handled on their own.
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
-    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format redis redis-prefix redis-node-ttl";
+    ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format \
+    resume-window resume-buffer resume-max-bytes redis redis-prefix redis-node-ttl";
 
 const DEFAULT_PASS_HEADERS: &str = "cookie,authorization,origin,user-agent,\
     accept-language,x-forwarded-for,x-real-ip,x-forwarded-proto";
@@ -116,6 +117,12 @@ pub struct Config {
     pub log_json: bool,
     /// `--redis URL`, `--redis-prefix`, `--redis-node-ttl`: join a cluster (`None`: alone).
     pub redis: Option<Redis>,
+    /// How long a dropped resumable session is kept (`--resume-window`; `None`: resume off).
+    pub resume_window: Option<Duration>,
+    /// Messages kept per resumable session, in bytes (`--resume-buffer`).
+    pub resume_buffer: usize,
+    /// All parked sessions' messages together, in bytes (`--resume-max-bytes`).
+    pub resume_max_bytes: usize,
 }
 
 /// Where the cluster's Redis is and how this instance takes part (see `cluster`).
@@ -161,6 +168,9 @@ impl Config {
             push_token: None,
             log_level: LogLevel::Info,
             log_json: false,
+            resume_window: Some(Duration::from_secs(30)),
+            resume_buffer: 256 * KIB as usize,
+            resume_max_bytes: 64 * MIB as usize,
             redis: None,
         }
     }
@@ -298,6 +308,9 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         log_json: s.get("log-format", false, |v| {
             choice(v, &[("text", false), ("json", true)])
         })?,
+        resume_window: s.get("resume-window", d.resume_window, ping_interval)?,
+        resume_buffer: s.get("resume-buffer", d.resume_buffer, |v| size(v, 1))?,
+        resume_max_bytes: s.get("resume-max-bytes", d.resume_max_bytes, |v| size(v, 1))?,
         redis: redis(s)?,
     })
 }

@@ -56,6 +56,8 @@ fn defaults() {
     assert_eq!((c.ping_interval, &c.push_token), (Some(secs(30)), &None));
     assert_eq!(c.event_format, EventFormat::Headers);
     assert_eq!(c.log_level, LogLevel::Info);
+    assert_eq!(c.resume_window, Some(secs(30)));
+    assert_eq!((c.resume_buffer, c.resume_max_bytes), (256 << 10, 64 << 20));
     let headers = "cookie authorization origin user-agent accept-language \
         x-forwarded-for x-real-ip x-forwarded-proto";
     assert_eq!(c.pass_headers, headers.split(' ').collect::<Vec<_>>());
@@ -68,7 +70,7 @@ fn defaults() {
 #[test]
 fn each_option_from_command_line_and_environment() {
     #[rustfmt::skip]
-    let cases: [(&str, &str, Change); 17] = [
+    let cases: [(&str, &str, Change); 21] = [
         ("listen", "0.0.0.0:9", |c| c.listen = ([0, 0, 0, 0], 9).into()),
         ("push-listen", "[::1]:7", |c| c.push_listen = "[::1]:7".parse().unwrap()),
         ("backend", "http://x:1/p?q", |c| *c = Config { routes: Config::for_backend("http://x:1/p?q").routes, ..c.clone() }),
@@ -86,6 +88,10 @@ fn each_option_from_command_line_and_environment() {
         ("push-token", "s3cret", |c| c.push_token = Some("s3cret".into())),
         ("push-token", "", |c| c.push_token = None),
         ("log-level", "debug", |c| c.log_level = LogLevel::Debug),
+        ("resume-window", "2m", |c| c.resume_window = Some(Duration::from_secs(120))),
+        ("resume-window", "0", |c| c.resume_window = None),
+        ("resume-buffer", "1K", |c| c.resume_buffer = 1024),
+        ("resume-max-bytes", "1G", |c| c.resume_max_bytes = 1 << 30),
     ];
     for (name, value, change) in cases {
         let mut want = Config::for_backend(B);
@@ -150,6 +156,9 @@ fn bad_values_rejected() {
         ("push-listen", &["", "1.2.3.4:x"]),
         ("event-format", &["json", ""]),
         ("log-level", &["trace", "3"]),
+        ("resume-window", &["x", "25h", "-1"]),
+        ("resume-buffer", &["0", "2G", "1MB"]),
+        ("resume-max-bytes", &["0", ""]),
         ("pass-header", &["bad header", "a,,b", "", "a:b", "é", "a,"]),
         ("backend", &["ftp://x", "http://", "http:///p", "x", "", "http://a b"]),
     ];

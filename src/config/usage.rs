@@ -60,6 +60,16 @@ Push API:
   --secret KEY             sign backend requests: WS-Timestamp and
                            WS-Signature (HMAC-SHA1) (default none)
 
+Resume (clients that add wscgi-resume=KEY to their URL):
+  --resume-window DUR      keep a dropped client's session this long for it to
+                           come back with wscgi-resume=KEY&wscgi-received=N and
+                           get what it missed; 0 or off disables (default 30s)
+  --resume-buffer SIZE     messages kept per session for a resume; a parked
+                           session that needs more ends with 1008
+                           (default 256KiB)
+  --resume-max-bytes SIZE  all parked sessions' messages together; over it,
+                           the oldest parked sessions end first (default 64MiB)
+
 Cluster (wscgi built with --features redis):
   --redis URL              share channels, pushes and presence with every
                            wscgi on this Redis: redis://[user:password@]

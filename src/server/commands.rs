@@ -8,7 +8,7 @@ use crate::api::json::Object;
 use crate::api::response::Response;
 use crate::api::routes::{ApiError, Command};
 use crate::conn_id::ConnKey;
-use crate::ws::conn::{Conn, SendError, Written};
+use crate::ws::conn::{Accepted, Conn, SendError, Written};
 use crate::ws::message::{Frames, Message};
 
 impl Hub {
@@ -107,14 +107,15 @@ impl Hub {
         batch_response(&results)
     }
 
-    /// The open connection with this public id.
+    /// The connection with this public id, if it takes messages: open, or a session waiting
+    /// for its client (parked or resuming), which keeps them.
     pub(super) fn open_conn(&mut self, id: &str) -> Result<&mut Conn, ApiError> {
         let key = *self
             .ids
             .get(id)
             .ok_or_else(|| ApiError::NotFound(format!("connection {id}")))?;
         match self.get(key) {
-            Some(conn) if conn.is_open() => Ok(conn),
+            Some(conn) if conn.takes_messages() => Ok(conn),
             _ => Err(ApiError::NotFound(format!("connection {id} (closed)"))),
         }
     }
@@ -127,12 +128,21 @@ impl Hub {
         conn.flush();
         self.after(key);
         match sent {
-            Ok(()) => {
+            Ok(Accepted::Sent) => {
                 let body = Object::new()
                     .bool("ok", true)
                     .str("id", id)
                     .num("bytes", bytes as u64);
                 Ok(Response::json(200, body.finish()))
+            }
+            // A session waiting for its client keeps it for the resume.
+            Ok(Accepted::Kept) => {
+                let body = Object::new()
+                    .bool("ok", true)
+                    .str("id", id)
+                    .num("bytes", bytes as u64)
+                    .bool("queued", true);
+                Ok(Response::json(202, body.finish()))
             }
             Err(SendError::SlowConsumer) => Err(ApiError::SlowConsumer),
             Err(SendError::NotOpen) => Err(ApiError::NotFound(format!("connection {id} (closed)"))),
@@ -211,17 +221,19 @@ pub(super) fn with_status(response: &Response) -> String {
     }
 }
 
-/// 200 when at least one client got the message, 404 when nobody did. In a cluster, `others`
-/// is how many other instances received it (their clients may have).
+/// 200 when at least one client got the message (or keeps it for a resume: `queued`), 404
+/// when nobody did. In a cluster, `others` is how many other instances received it (their
+/// clients may have).
 pub(super) fn fanout_response(fanout: Fanout, obj: Object, others: Option<u64>) -> Response {
     let obj = obj
         .num("delivered", fanout.delivered as u64)
+        .num("queued", fanout.queued as u64)
         .num("skipped", fanout.skipped as u64);
     let obj = match others {
         Some(n) => obj.num("other_instances", n),
         None => obj,
     };
-    if fanout.delivered > 0 || others.is_some_and(|n| n > 0) {
+    if fanout.delivered + fanout.queued > 0 || others.is_some_and(|n| n > 0) {
         Response::json(200, obj.bool("ok", true).finish())
     } else {
         Response::json(
@@ -266,7 +278,9 @@ fn describe(conn: &Conn, channels: &[String]) -> String {
             .str("remote_addr", &info.remote.to_string())
             .num("connected_at", since);
     }
-    obj.num("pending_events", conn.waiting_events() as u64)
+    obj.str("state", conn.state_name())
+        .bool("parked", conn.parked().is_some())
+        .num("pending_events", conn.waiting_events() as u64)
         .raw("channels", &json_array(channels))
         .raw("meta", &meta.finish())
         .finish()

@@ -17,7 +17,7 @@ use crate::channels::Channels;
 use crate::conn_id::ConnKey;
 use crate::metrics::Metrics;
 use crate::reply::Reply;
-use crate::ws::conn::Written;
+use crate::ws::conn::{Accepted, Written};
 use crate::ws::direct;
 use crate::ws::message::{Frames, Message};
 
@@ -80,6 +80,8 @@ impl Routing {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Fanout {
     pub delivered: usize,
+    /// Kept for sessions waiting for their client (see `ws::resuming`).
+    pub queued: usize,
     pub skipped: usize,
 }
 
@@ -89,6 +91,9 @@ pub struct Fanout {
 pub struct Sent {
     pub fanout: Fanout,
     pub failed: Vec<ConnKey>,
+    /// Targets waiting for their client (see `ws::resuming`) that kept the message: the hub
+    /// counts what they keep against `--resume-max-bytes`.
+    pub kept: Vec<ConnKey>,
 }
 
 /// What one fan-out works on, lent by the hub for the call.
@@ -105,7 +110,7 @@ pub struct Recipients<'a> {
 impl Recipients<'_> {
     /// Applies a reply's channel headers for connection `key`.
     pub fn route(&mut self, key: ConnKey, routing: Routing) -> Sent {
-        if clients::peek(self.clients, key).is_some_and(|c| c.is_open()) {
+        if clients::peek(self.clients, key).is_some_and(|c| c.takes_messages()) {
             for name in &routing.unsubscribe {
                 self.channels.unsubscribe(name, key);
             }
@@ -152,7 +157,8 @@ impl Recipients<'_> {
         self.deliver(&targets, message)
     }
 
-    /// Sends to every open connection whose path starts with `prefix`.
+    /// Sends to every connection that takes messages (see `Conn::takes_messages`) whose path
+    /// starts with `prefix`.
     pub fn broadcast(
         &mut self,
         prefix: Option<&str>,
@@ -162,7 +168,7 @@ impl Recipients<'_> {
         let targets: Vec<ConnKey> = self
             .clients
             .iter()
-            .filter(|(_, c)| c.is_open() && !exclude.contains(&c.key))
+            .filter(|(_, c)| c.takes_messages() && !exclude.contains(&c.key))
             .filter(|(_, c)| {
                 prefix.is_none_or(|p| c.info().is_some_and(|i| i.path().starts_with(p)))
             })
@@ -188,7 +194,11 @@ impl Recipients<'_> {
                 }
             });
             match sent {
-                Some(Ok(())) => result.fanout.delivered += 1,
+                Some(Ok(Accepted::Sent)) => result.fanout.delivered += 1,
+                Some(Ok(Accepted::Kept)) => {
+                    result.fanout.queued += 1;
+                    result.kept.push(key);
+                }
                 _ => {
                     result.fanout.skipped += 1;
                     result.failed.push(key);

@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use log::{info, warn};
+use log::warn;
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 
 use super::clients::{Clients, get};
 use super::fanout::{Fanout, Recipients, Routing, Sent};
+use super::sessions::Sessions;
 use crate::burst_log::BurstLog;
 use crate::channels::Channels;
 use crate::conn_id::{ConnKey, Generations};
@@ -48,6 +49,9 @@ pub struct Hub {
     pub reset: Reset,
     /// Connections whose open event waits for the reset.
     held: HashSet<ConnKey>,
+    /// Connections that stopped reading while the server was saturated: read again when it
+    /// ends, without looking at every other connection.
+    paused: HashSet<ConnKey>,
     /// Set once shutdown began: every connection that opens is closed with 1001.
     shutting_down: bool,
     /// Backend failures (after retries), logged once per burst.
@@ -58,6 +62,8 @@ pub struct Hub {
     queue_cap: usize,
     /// Threads a large fan-out is written by (see `ws::direct`): one per core, at most 4.
     pub(super) writers: usize,
+    /// Resumable sessions by key, and the parked ones' budget (see `sessions.rs`).
+    pub(super) sessions: Sessions,
     /// In a cluster: publishes of backend replies (`WS-Publish`) still to go to the other
     /// instances; the server hands them to the Redis link after each wake-up.
     #[cfg(feature = "redis")]
@@ -72,6 +78,7 @@ impl Hub {
         pool: Pool,
         boot_id: Arc<str>,
         reset: Reset,
+        sessions: Sessions,
     ) -> Hub {
         Hub {
             clients: Clients::new(),
@@ -85,11 +92,13 @@ impl Hub {
             boot_id,
             reset,
             held: HashSet::new(),
+            paused: HashSet::new(),
             shutting_down: false,
             failures: BurstLog::new("backend failed"),
             refusals: BurstLog::new("refusing new clients"),
             queue_cap,
             writers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            sessions,
             #[cfg(feature = "redis")]
             outbox: None,
         }
@@ -206,23 +215,15 @@ impl Hub {
 
     /// Saturation follows the pool's queue. When it ends, connections that stopped reading
     /// because of it are read again (their data may be waiting in the socket already, and an
-    /// edge-triggered poll would not report it again).
+    /// edge-triggered poll would not report it again): O(1) per call, amortized, since each of
+    /// them was noted once when it stopped.
     fn update_saturation(&mut self) {
         let was = self.limits.saturated.get();
         let now = self.pool.queued() >= self.queue_cap;
         self.limits.saturated.set(now);
         if was && !now {
-            let paused: Vec<ConnKey> = self
-                .clients
-                .iter()
-                .filter(|(_, c)| c.is_open() && c.waiting_events() > 0)
-                .map(|(_, c)| c.key)
-                .collect();
-            for key in paused {
-                if let Some(conn) = get(&mut self.clients, key) {
-                    conn.on_readable(&self.limits, Readable::Unsure);
-                    self.after(key);
-                }
+            for key in std::mem::take(&mut self.paused) {
+                self.after(key);
             }
         }
     }
@@ -241,6 +242,9 @@ impl Hub {
     }
 
     pub fn tick(&mut self, now: Instant) {
+        // Workers take jobs without telling the event loop: a queue that went under its cap
+        // after the last event is noticed here, at the latest.
+        self.update_saturation();
         self.failures.tick(now);
         self.refusals.tick(now);
         if let Reset::Pending { deadline } = self.reset
@@ -282,11 +286,15 @@ impl Hub {
         for key in sent.failed {
             self.after(key);
         }
+        for key in sent.kept {
+            self.account_parked(key);
+        }
         sent.fanout
     }
 
     /// After anything happened to a connection: send its next event, or remove it when done.
     pub(super) fn after(&mut self, key: ConnKey) {
+        self.settle_claim(key);
         self.dispatch(key);
         let Some(conn) = get(&mut self.clients, key) else {
             return;
@@ -299,26 +307,33 @@ impl Hub {
         let Some(conn) = get(&mut self.clients, key) else {
             return;
         };
+        match self.limits.saturated.get() && conn.stopped_reading() {
+            true => self.paused.insert(key),
+            false => self.paused.remove(&key),
+        };
         if let Some(request) = conn.take_static_request() {
             self.pool.submit(Job {
                 key: Some(key),
                 work: Work::Static { key, request },
             });
         }
-        if !conn.is_open() && !self.channels.of(key).is_empty() {
+        // A parked session keeps its channels: what they publish waits for its client.
+        if !conn.takes_messages() && !self.channels.of(key).is_empty() {
             self.channels.leave_all(key);
         }
         if conn.is_finished() {
             if let Some(info) = conn.info() {
                 self.ids.remove(&info.id);
             }
-            access_log(conn);
+            conn.log_end();
             self.metrics.closed_traffic.add(conn.traffic());
             if conn.rejected().is_some() {
                 self.metrics.rejected += 1;
             }
-            self.clients.remove(key.index);
+            let conn = self.clients.remove(key.index);
+            self.forget_session(key, conn.session_key());
         }
+        self.account_parked(key);
     }
 
     /// Sends the connection's next event to the pool, unless one is at the backend (or it is
@@ -367,7 +382,10 @@ impl Hub {
         let mut g = Gauges {
             all_connections: self.clients.len(),
             queued_jobs: self.pool.queued(),
+            saturation_paused: self.paused.len(),
             channels: self.channels.list().len(),
+            parked_sessions: self.sessions.parked().0,
+            parked_bytes: self.sessions.parked().1,
             ..Gauges::default()
         };
         for (_, conn) in &self.clients {
@@ -377,17 +395,4 @@ impl Hub {
         }
         g
     }
-}
-
-/// One line per connection that was open, when it is gone: who, how long, how much, how it ended.
-fn access_log(conn: &Conn) {
-    let (Some(info), Some(code)) = (conn.info(), conn.close_code()) else {
-        return;
-    };
-    let secs = info.connected_at.elapsed().map_or(0.0, |d| d.as_secs_f64());
-    let t = conn.traffic();
-    info!(
-        "closed id={} path={} remote={} duration={secs:.3}s messages_in={} messages_out={} bytes_in={} bytes_out={} code={code}",
-        info.id, info.target, info.remote, t.messages_in, t.messages_out, t.bytes_in, t.bytes_out
-    );
 }

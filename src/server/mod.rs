@@ -10,6 +10,7 @@ mod push_conns;
 #[cfg(feature = "redis")]
 mod remote;
 mod reset;
+mod sessions;
 pub mod token;
 
 use std::io;
@@ -35,6 +36,7 @@ use crate::random;
 use crate::ws::conn::{Limits, Readable};
 use hub::{Hub, Reset};
 use reset::ResetTry;
+use sessions::Sessions;
 use token::Target;
 
 /// How often timers (pings, handshake and close timeouts) are checked.
@@ -148,6 +150,10 @@ impl Server {
             pool,
             boot_id,
             reset,
+            Sessions::new(
+                registry.try_clone().map_err(Error::Setup)?,
+                config.resume_max_bytes,
+            ),
         );
         #[cfg(feature = "redis")]
         if remote.is_some() {

@@ -24,7 +24,7 @@ impl Hub {
             .collect()
     }
 
-    /// Ids of this instance's open connections, or of its members of `channel`.
+    /// Ids of this instance's connections that take messages (open or waiting for a resume), or of its members of `channel`.
     pub(super) fn connection_ids(&self, channel: Option<&str>) -> Vec<String> {
         match channel {
             Some(name) => self.member_ids(name).unwrap_or_default(),
@@ -32,7 +32,7 @@ impl Hub {
                 let keys: Vec<ConnKey> = self
                     .clients
                     .iter()
-                    .filter(|(_, c)| c.is_open())
+                    .filter(|(_, c)| c.takes_messages())
                     .map(|(_, c)| c.key)
                     .collect();
                 self.ids_of(&keys)

@@ -18,8 +18,11 @@ impl Conn {
             return;
         };
         match (event, result) {
-            (EventName::Open, Ok(reply)) if reply.is_success() => self.accept(reply, limits),
-            (EventName::Open, Ok(reply)) => {
+            // A resume is answered like an open: accepted, or the handshake is refused.
+            (EventName::Open | EventName::Resume, Ok(reply)) if reply.is_success() => {
+                self.accept(reply, limits)
+            }
+            (EventName::Open | EventName::Resume, Ok(reply)) => {
                 // 1xx and 2xx cannot end a handshake; such an answer is a broken backend.
                 let status = if (300..600).contains(&reply.status) {
                     reply.status
@@ -32,7 +35,7 @@ impl Conn {
                     handshake::error_response(status, ctype, &[], &reply.body),
                 );
             }
-            (EventName::Open, Err(e)) => {
+            (EventName::Open | EventName::Resume, Err(e)) => {
                 debug!("{}: open failed: {e}", self.id());
                 let body = format!("backend failed: {e}\n");
                 let status = e.open_status();

@@ -6,88 +6,31 @@
 //!
 //! The `impl Conn` is split by phase of life: `opening.rs` (upgrade request to 101),
 //! `reading.rs` (frames in), `answer.rs` (backend replies), `ending.rs` (closing, failing,
-//! shutdown), `timers.rs` (timeouts and pings), and this file (state, writing).
+//! shutdown), `timers.rs` (timeouts and pings), `sending.rs` (the one way in for data
+//! messages), `resuming.rs` and `replay.rs` (resume: claims, parking, replay), and this file
+//! (state, writing). The settings they obey are `limits.rs`.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use log::{debug, warn};
+use log::debug;
 use mio::net::TcpStream;
-use tungstenite::protocol::{WebSocketConfig, WebSocketContext};
+use tungstenite::protocol::WebSocketContext;
 
-use crate::backend::spec::Route;
-use crate::config::Config;
 use crate::conn_id::ConnKey;
 use crate::events::{ConnInfo, Event, EventName};
 use crate::metrics::Traffic;
 use crate::static_files::StaticRequest;
 use crate::ws::boundaries::Boundaries;
 use crate::ws::close;
-use crate::ws::message::Frames;
-use crate::ws::outbuf::{Full, OutBuf};
+use crate::ws::outbuf::OutBuf;
 use crate::ws::queue::EventQueue;
+use crate::ws::resuming::Claim;
+use crate::ws::session::Session;
 
-/// Per-server settings every connection obeys.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_pending: usize,
-    pub max_outbuf: usize,
-    pub handshake_timeout: Duration,
-    pub ping_interval: Option<Duration>,
-    pub pass_headers: Vec<String>,
-    pub ws_config: WebSocketConfig,
-    /// `--route` prefixes and backends; the handshake picks one per connection.
-    pub routes: Vec<Route>,
-    /// `--static` is set: plain GET/HEAD requests are served, not refused with 426.
-    pub static_files: bool,
-    pub idle_timeout: Option<Duration>,
-    /// Set by the hub while the worker queue is full: connections that already have events
-    /// waiting are not read (their clients wait in TCP), and new clients get 503.
-    pub saturated: std::cell::Cell<bool>,
-    /// `--origin` patterns (lowercase); empty allows all.
-    pub origins: Vec<String>,
-    /// The longest one event may take at the backend, retries and backoff included: how long
-    /// a failing connection holds its close frame for replies still on their way.
-    pub reply_grace: Duration,
-    /// Starts every connection id: this instance's node tag in a cluster, else empty.
-    pub id_prefix: String,
-}
-
-impl Limits {
-    /// Connection limits from the options. tungstenite's defaults suit big servers (128 KiB
-    /// read buffer per connection, unbounded writes); ours are sized for thousands of mostly
-    /// idle clients.
-    pub fn from_config(config: &Config) -> Limits {
-        let mut ws = WebSocketConfig::default();
-        // Allocated up front for every connection: 1 KiB keeps an idle client near 3 KiB in
-        // all; larger messages only take more (cheap) reads.
-        ws.read_buffer_size = 1024;
-        // Frames go straight into our own bounded queue (see ws::outbuf), never pile up here.
-        ws.write_buffer_size = 0;
-        ws.max_write_buffer_size = 64 * 1024;
-        ws.max_message_size = Some(config.max_message);
-        ws.max_frame_size = Some(config.max_message);
-        Limits {
-            max_pending: config.max_pending,
-            max_outbuf: config.max_outbuf,
-            handshake_timeout: config.handshake_timeout,
-            ping_interval: config.ping_interval,
-            pass_headers: config.pass_headers.clone(),
-            ws_config: ws,
-            routes: config.routes.clone(),
-            saturated: std::cell::Cell::new(false),
-            static_files: config.static_dir.is_some(),
-            idle_timeout: config.idle_timeout,
-            origins: config.origins.clone(),
-            // Backoff doubles from 100 ms and is capped at 2 s (backend::Delivery::deliver).
-            reply_grace: config.backend_timeout * (config.retries + 1)
-                + Duration::from_secs(2) * config.retries,
-            id_prefix: String::new(),
-        }
-    }
-}
+pub use super::limits::Limits;
+pub use super::sending::{Accepted, SendError, Written};
 
 /// The socket and the bytes waiting to go out on it.
 #[derive(Debug)]
@@ -105,6 +48,9 @@ pub(super) enum Phase {
         wire: Wire,
         request: Option<StaticRequest>,
     },
+    /// The upgrade asks for a resumable session (`wscgi-resume`); the hub decides (see
+    /// `ws::resuming`) before anything goes to the backend.
+    Claiming(Box<Claim>),
     /// The open event is at the backend; the client waits for its 101 (or its rejection).
     Opening {
         wire: Wire,
@@ -132,6 +78,18 @@ pub(super) enum Phase {
         reason: String,
         since: Instant,
     },
+    /// A resumed session's resume event is at the backend; the new socket waits for its 101,
+    /// then gets every message after the `received`-th.
+    Resuming {
+        wire: Wire,
+        key: String,
+        offered: Vec<String>,
+        tail: Vec<u8>,
+        received: u64,
+    },
+    /// The socket of a resumable session dropped; it waits for its client to come back
+    /// (`--resume-window`), keeping what is sent to it.
+    Parked { since: Instant },
     /// We sent a close frame and wait for the client's.
     Closing {
         wire: Wire,
@@ -189,6 +147,8 @@ pub struct Conn {
     pub(super) backlog: Backlog,
     pub(super) close_code: Option<u16>,
     pub(super) rejected: Option<u16>,
+    /// Opened with `wscgi-resume=KEY` (and resume on): what a resume needs.
+    pub(super) session: Option<Box<Session>>,
 }
 
 impl Conn {
@@ -213,6 +173,7 @@ impl Conn {
             backlog: Backlog::Unread,
             close_code: None,
             rejected: None,
+            session: None,
         }
     }
 
@@ -239,6 +200,15 @@ impl Conn {
     /// Open for messages: the push API finds only such connections.
     pub fn is_open(&self) -> bool {
         matches!(self.phase, Phase::Open { .. })
+    }
+
+    /// Messages for it are taken: it is open, or a session waiting for its client (parked or
+    /// resuming). The push API and channels reach such connections.
+    pub fn takes_messages(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Open { .. } | Phase::Parked { .. } | Phase::Resuming { .. }
+        )
     }
 
     /// Nothing left to do: the socket is closed and every event reached the backend.
@@ -295,13 +265,17 @@ impl Conn {
 
     /// Writes queued bytes; finishes the close once the last byte is out.
     pub fn flush(&mut self) {
-        let Some(wire) = self.wire() else { return };
-        match wire.out.write_to(&mut wire.sock) {
-            Ok(true) if matches!(self.phase, Phase::Finishing { .. }) => self.linger(),
-            Ok(_) => {}
-            Err(e) => {
-                debug!("{}: write failed: {e}", self.remote);
-                self.drop_socket(close::ABNORMAL, "write failed");
+        loop {
+            let Some(wire) = self.wire() else { return };
+            match wire.out.write_to(&mut wire.sock) {
+                Ok(true) if matches!(self.phase, Phase::Finishing { .. }) => return self.linger(),
+                // A replay after a resume goes out as the socket takes it.
+                Ok(all_written) if self.pump() && all_written => {}
+                Ok(_) => return,
+                Err(e) => {
+                    debug!("{}: write failed: {e}", self.remote);
+                    return self.drop_socket(close::ABNORMAL, "write failed");
+                }
             }
         }
     }
@@ -311,11 +285,13 @@ impl Conn {
             Phase::Handshake { wire, .. }
             | Phase::Serving { wire, .. }
             | Phase::Opening { wire, .. }
+            | Phase::Resuming { wire, .. }
             | Phase::Open { wire, .. }
             | Phase::Failing { wire, .. }
             | Phase::Closing { wire, .. }
             | Phase::Finishing { wire, .. } => Some(wire),
-            Phase::Lingering { .. } | Phase::Closed => None,
+            Phase::Claiming(claim) => Some(claim.wire()),
+            Phase::Lingering { .. } | Phase::Parked { .. } | Phase::Closed => None,
         }
     }
 
@@ -324,40 +300,14 @@ impl Conn {
             Phase::Handshake { wire, .. }
             | Phase::Serving { wire, .. }
             | Phase::Opening { wire, .. }
+            | Phase::Resuming { wire, .. }
             | Phase::Open { wire, .. }
             | Phase::Failing { wire, .. }
             | Phase::Closing { wire, .. }
             | Phase::Finishing { wire, .. } => Some(wire),
-            Phase::Lingering { .. } | Phase::Closed => None,
+            Phase::Claiming(claim) => Some(claim.into_wire()),
+            Phase::Lingering { .. } | Phase::Parked { .. } | Phase::Closed => None,
         }
-    }
-
-    /// Every data message for the client enters here: it is queued (the frame for this
-    /// connection taken from `frames`), less what a direct write already put on the socket,
-    /// and counted. A client too slow to take it is closed.
-    pub fn send_message(&mut self, frames: &mut Frames, written: Written) -> Result<(), SendError> {
-        let sent = match written {
-            Written::Nothing => 0,
-            Written::Directly(Ok(sent)) => sent,
-            Written::Directly(Err(e)) => {
-                debug!("{}: write failed: {e}", self.remote);
-                self.drop_socket(close::ABNORMAL, "write failed");
-                return Err(SendError::NotOpen);
-            }
-        };
-        // A failing connection still takes the replies to messages it sent before.
-        let (Phase::Open { wire, .. } | Phase::Failing { wire, .. }) = &mut self.phase else {
-            return Err(SendError::NotOpen);
-        };
-        let frame = frames.plain();
-        if sent < frame.len() && wire.out.push(frame.slice(sent..)) == Err(Full) {
-            warn!("{}: slow consumer, closing", self.id());
-            self.close(close::POLICY, "slow consumer");
-            return Err(SendError::SlowConsumer);
-        }
-        self.traffic.messages_out += 1;
-        self.traffic.bytes_out += frames.message().payload.len() as u64;
-        Ok(())
     }
 
     /// Messages and bytes in and out so far.
@@ -373,22 +323,4 @@ impl Conn {
     pub(super) fn id(&self) -> &str {
         self.info.as_ref().map_or("-", |i| i.id.as_str())
     }
-}
-
-/// How much of a message's frame reached the socket before the message entered the connection.
-#[derive(Debug)]
-pub enum Written {
-    /// Nothing: the whole frame is queued.
-    Nothing,
-    /// A direct write (see `ws::direct`) took this many bytes, or failed.
-    Directly(io::Result<usize>),
-}
-
-/// Why a message could not be queued for a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError {
-    /// The connection is not (or no longer) open.
-    NotOpen,
-    /// Its outgoing buffer is full; it is being closed with 1008.
-    SlowConsumer,
 }

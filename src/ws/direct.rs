@@ -23,7 +23,10 @@ impl Conn {
     /// `Conn::send_message` (`Written::Directly`).
     pub fn direct_target(&self, frames: &mut Frames) -> Option<(&TcpStream, Bytes)> {
         match &self.phase {
-            Phase::Open { wire, .. } if wire.out.is_empty() => Some((&wire.sock, frames.plain())),
+            // A replay owns the socket until it caught up (see `ws::replay`).
+            Phase::Open { wire, .. } if wire.out.is_empty() && !self.replaying() => {
+                Some((&wire.sock, frames.plain()))
+            }
             _ => None,
         }
     }

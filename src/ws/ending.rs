@@ -1,11 +1,13 @@
 //! How a connection ends: the closing handshake, failing on a protocol violation, server
-//! shutdown, dropping the socket, and lingering until the client has closed too.
+//! shutdown, dropping the socket, lingering until the client has closed too, and the access
+//! log line once it is gone.
 //!
 //! Every way out of `Open` queues the close event exactly once (see [`Conn::ended`]).
 
 use std::io::{self, Read};
 use std::time::Instant;
 
+use log::info;
 use tungstenite::protocol::WebSocketContext;
 use tungstenite::protocol::frame::CloseFrame;
 
@@ -36,6 +38,9 @@ impl Conn {
                 };
                 self.send_failure();
             }
+            // A session waiting for its client ends here; a socket waiting for the 101 of
+            // its resume is dropped (its client will find the key gone).
+            Phase::Parked { .. } | Phase::Resuming { .. } => self.ended(code, reason.to_string()),
             other => self.phase = other,
         }
     }
@@ -99,8 +104,12 @@ impl Conn {
     }
 
     /// The WebSocket is over: queue the close event (exactly once: only the transitions out
-    /// of `Open` call this) and remember the code for the access log.
+    /// of `Open`, or out of a session waiting for its client, call this) and remember the code
+    /// for the access log. A resumable session's kept messages go with it.
     pub(super) fn ended(&mut self, code: u16, reason: String) {
+        if let Some(session) = &mut self.session {
+            session.ring.clear();
+        }
         self.close_code = Some(code);
         self.events.push(EventKind::Close { code, reason });
     }
@@ -108,6 +117,25 @@ impl Conn {
     /// The close code the WebSocket ended with, once it ended.
     pub fn close_code(&self) -> Option<u16> {
         self.close_code
+    }
+
+    /// The access log: one line per connection that was open, once it is gone: who, how long, how much, how it ended.
+    pub fn log_end(&self) {
+        let (Some(info), Some(code)) = (self.info(), self.close_code()) else {
+            return;
+        };
+        let secs = info.connected_at.elapsed().map_or(0.0, |d| d.as_secs_f64());
+        let t = self.traffic();
+        info!(
+            "closed id={} path={} remote={} duration={secs:.3}s messages_in={} messages_out={} bytes_in={} bytes_out={} code={code}",
+            info.id,
+            info.target,
+            info.remote,
+            t.messages_in,
+            t.messages_out,
+            t.bytes_in,
+            t.bytes_out
+        );
     }
 
     /// Server shutdown: an open connection is read one last time and closed with 1001, a
@@ -124,7 +152,8 @@ impl Conn {
                     self.close(close::GOING_AWAY, "server shutting down");
                 }
             }
-            Phase::Handshake { .. } => self.phase = Phase::Closed,
+            Phase::Handshake { .. } | Phase::Claiming(_) => self.phase = Phase::Closed,
+            Phase::Parked { .. } => self.close(close::GOING_AWAY, "server shutting down"),
             _ => {}
         }
         self.flush();
@@ -136,7 +165,10 @@ impl Conn {
         if let Some(wire) = self.wire() {
             let _ = wire.out.write_to(&mut wire.sock);
         }
-        if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed) {
+        // A resumable session waits for its client instead (see `ws::replay`).
+        if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed)
+            && !self.park()
+        {
             self.ended(code, reason.to_string());
         }
     }
@@ -173,7 +205,12 @@ impl Conn {
 }
 
 /// Queues our close frame (through tungstenite, which then expects the client's) and waits.
-fn closing(mut wire: Wire, mut ws: Box<WebSocketContext>, code: u16, reason: &str) -> Phase {
+pub(super) fn closing(
+    mut wire: Wire,
+    mut ws: Box<WebSocketContext>,
+    code: u16,
+    reason: &str,
+) -> Phase {
     let frame = CloseFrame {
         code: code.into(),
         reason: close::truncate_reason(reason).into(),

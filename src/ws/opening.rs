@@ -2,6 +2,7 @@
 //! and answering it with 101 (or an HTTP rejection) once the backend has spoken.
 
 use std::io::{self, Read};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -17,7 +18,9 @@ use crate::headers;
 use crate::random;
 use crate::reply::Reply;
 use crate::static_files::{self, StaticRequest};
+use crate::ws::close;
 use crate::ws::handshake::{self, HandshakeError, Upgrade};
+use crate::ws::resume_query::{self, ResumeRequest};
 
 impl Conn {
     pub(super) fn read_handshake(&mut self, limits: &Limits) {
@@ -96,7 +99,7 @@ impl Conn {
         }
     }
 
-    fn upgrade_requested(&mut self, upgrade: Upgrade, tail: Vec<u8>, limits: &Limits) {
+    fn upgrade_requested(&mut self, mut upgrade: Upgrade, tail: Vec<u8>, limits: &Limits) {
         if let Some(origin) = upgrade.header("origin")
             && !origin_allowed(&limits.origins, origin)
         {
@@ -104,11 +107,42 @@ impl Conn {
             let body = b"origin not allowed\n";
             return self.reject(403, handshake::error_response(403, "text/plain", &[], body));
         }
+        // The key is a secret: from here on, the target is the one the backend sees.
+        let request = match resume_query::take(&upgrade.target) {
+            Ok((target, request)) => {
+                upgrade.target = target;
+                request
+            }
+            Err(e) => {
+                info!("{}: handshake rejected: {e}", self.remote);
+                let body = format!("{e}\n");
+                let response = handshake::error_response(400, "text/plain", &[], body.as_bytes());
+                return self.reject(400, response);
+            }
+        };
         let Some(route) = spec::select(&limits.routes, upgrade.path()) else {
             info!("{}: no route for {}", self.remote, upgrade.path());
             let body = b"no WebSocket endpoint at this path\n";
             return self.reject(404, handshake::error_response(404, "text/plain", &[], body));
         };
+        match request {
+            // With resume off, a key asks for nothing; a resume finds no session (4409).
+            Some(ResumeRequest::Start { .. }) if limits.resume_window.is_none() => {
+                self.begin_open(upgrade, tail, route, limits)
+            }
+            Some(request) => self.claim_session(upgrade, tail, route, request),
+            None => self.begin_open(upgrade, tail, route, limits),
+        }
+    }
+
+    /// A new connection: it gets its id, and its open event is queued.
+    pub(super) fn begin_open(
+        &mut self,
+        upgrade: Upgrade,
+        tail: Vec<u8>,
+        route: usize,
+        limits: &Limits,
+    ) {
         let id = match random::new_id() {
             Ok(id) => format!("{}{id}", limits.id_prefix),
             Err(e) => {
@@ -119,27 +153,15 @@ impl Conn {
                 );
             }
         };
-        let headers = upgrade
-            .headers
-            .iter()
-            .filter(|(name, _)| {
-                limits
-                    .pass_headers
-                    .iter()
-                    .any(|p| headers::name_is(name, p))
-            })
-            .cloned()
-            .collect();
-        self.info = Some(Arc::new(ConnInfo {
+        self.info = Some(conn_info(
             id,
-            target: upgrade.target,
-            remote: self.remote,
+            &upgrade,
+            self.remote,
             route,
-            headers,
-            connected_at: SystemTime::now(),
-        }));
-        let Phase::Handshake { wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed)
-        else {
+            limits,
+            SystemTime::now(),
+        ));
+        let Some(wire) = self.take_wire() else {
             return;
         };
         self.phase = Phase::Opening {
@@ -152,7 +174,12 @@ impl Conn {
     }
 
     /// Sends a complete HTTP response, then closes.
+    /// A rejected resume ends its session: the backend hears `close` (its `open` was long
+    /// ago accepted).
     pub(super) fn reject(&mut self, status: u16, response: Vec<u8>) {
+        if let Phase::Resuming { .. } = self.phase {
+            self.ended(close::ABNORMAL, "resume rejected".into());
+        }
         self.rejected = Some(status);
         let Some(wire) = self.take_wire() else { return };
         let mut wire = wire;
@@ -168,16 +195,23 @@ impl Conn {
 
     /// The open event succeeded: answer 101 and start the WebSocket.
     pub(super) fn accept(&mut self, reply: Reply, limits: &Limits) {
-        let Phase::Opening {
-            wire,
-            key,
-            offered,
-            tail,
-        } = std::mem::replace(&mut self.phase, Phase::Closed)
-        else {
-            return;
-        };
-        let mut wire = wire;
+        let (mut wire, key, offered, tail, resumed) =
+            match std::mem::replace(&mut self.phase, Phase::Closed) {
+                Phase::Opening {
+                    wire,
+                    key,
+                    offered,
+                    tail,
+                } => (wire, key, offered, tail, None),
+                Phase::Resuming {
+                    wire,
+                    key,
+                    offered,
+                    tail,
+                    received,
+                } => (wire, key, offered, tail, Some(received)),
+                other => return self.phase = other,
+            };
         if let Some(p) = &reply.protocol
             && !offered.iter().any(|o| o == p)
         {
@@ -185,11 +219,20 @@ impl Conn {
                 "{}: backend chose subprotocol {p:?}, which the client did not offer",
                 self.id()
             );
-            self.phase = Phase::Opening {
-                wire,
-                key,
-                offered,
-                tail,
+            self.phase = match resumed {
+                None => Phase::Opening {
+                    wire,
+                    key,
+                    offered,
+                    tail,
+                },
+                Some(received) => Phase::Resuming {
+                    wire,
+                    key,
+                    offered,
+                    tail,
+                    received,
+                },
             };
             let body = b"backend chose a subprotocol the client did not offer\n";
             return self.reject(502, handshake::error_response(502, "text/plain", &[], body));
@@ -208,8 +251,43 @@ impl Conn {
             reader_grown: false,
         };
         self.last_heard = Instant::now();
+        // Missed messages first, then live ones (the reply's body is one of those).
+        if let Some(received) = resumed {
+            self.begin_replay(received);
+        }
         self.apply(reply);
     }
+}
+
+/// The facts of a connection's handshake that its events carry; `--pass-header` picks the
+/// headers.
+pub(super) fn conn_info(
+    id: String,
+    upgrade: &Upgrade,
+    remote: SocketAddr,
+    route: usize,
+    limits: &Limits,
+    connected_at: SystemTime,
+) -> Arc<ConnInfo> {
+    let headers = upgrade
+        .headers
+        .iter()
+        .filter(|(name, _)| {
+            limits
+                .pass_headers
+                .iter()
+                .any(|p| headers::name_is(name, p))
+        })
+        .cloned()
+        .collect();
+    Arc::new(ConnInfo {
+        id,
+        target: upgrade.target.clone(),
+        remote,
+        route,
+        headers,
+        connected_at,
+    })
 }
 
 /// Browsers always send `Origin`; other clients need not, and are not cross-site anyway.

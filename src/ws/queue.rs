@@ -22,6 +22,11 @@ impl EventQueue {
         self.next_seq += 1;
     }
 
+    /// Frees spare room: a parked session may wait long with nothing queued.
+    pub fn shrink(&mut self) {
+        self.waiting.shrink_to_fit();
+    }
+
     /// Events not yet sent to the backend.
     pub fn waiting(&self) -> usize {
         self.waiting.len()

@@ -76,12 +76,17 @@ impl Conn {
     /// bytes are in the socket already and an edge-triggered poll would not report them again;
     /// a connection read dry is woken by the poll when more comes. Says whether it read.
     pub fn read_on(&mut self, limits: &Limits) -> bool {
-        let stopped = self.is_open() && self.backlog == Backlog::Unread;
+        let stopped = self.stopped_reading();
         if stopped {
             self.read_frames(limits, Readable::Unsure);
             self.flush();
         }
         stopped
+    }
+
+    /// Reading stopped at a limit, with bytes perhaps left in the socket (see [`Conn::read_on`]).
+    pub fn stopped_reading(&self) -> bool {
+        self.is_open() && self.backlog == Backlog::Unread
     }
 
     /// After a large message, swap tungstenite's frame reader (and its oversized buffer) for a

@@ -1,5 +1,6 @@
 //! A connection's timers, checked on every reactor tick: the handshake timeout, the idle
-//! timeout, pings and dead peers, and closes that take too long.
+//! timeout, pings and dead peers, closes that take too long, and sessions whose client did
+//! not come back within `--resume-window`.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,13 @@ impl Conn {
                     }
                     _ => {}
                 }
+            }
+            Phase::Parked { since }
+                if limits
+                    .resume_window
+                    .is_none_or(|window| now.duration_since(*since) >= window) =>
+            {
+                self.end_parked(close::ABNORMAL, "resume window expired");
             }
             Phase::Failing { since, .. } if now.duration_since(*since) > limits.reply_grace => {
                 self.send_failure();

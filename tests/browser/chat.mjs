@@ -10,51 +10,22 @@
 // proxies must not serve the backend script: /chat.php=404).
 // Screenshots go to SHOTS_DIR/TAG-*.png. Exit 0 and a last line "PASS" when all held; on
 // failure the reason and every page's log on stderr, exit 1. Every wait is bounded (15 s).
-import { chromium } from "playwright-core";
-import { createInterface } from "node:readline";
+import { WAIT, cue, launch, openChat, step } from "./common.mjs";
 
 const [pageUrl, shots, tag, gets = ""] = process.argv.slice(2);
 if (!pageUrl || !shots || !tag) {
   console.error("usage: node chat.mjs PAGE_URL SHOTS_DIR TAG [PATH=STATUS,...]");
   process.exit(2);
 }
-const WAIT = 15_000;
-// The Rust side kills the group too; this keeps a wedged run from outliving it.
-setTimeout(() => { console.error("driver: overall time limit (50 s)"); process.exit(1); }, 50_000).unref();
-
-// Flags from shared/TOOLING.md section 3: no sandbox (root in a container), no GPU, no
-// background traffic.
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const pages = {};
 const pageErrors = [];  // uncaught exceptions in the chat page fail the run
-const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
-// A page for `name` in a fresh context: the chat page reads its name from localStorage, and
-// every change of #status's data-state is recorded in window.__states.
 async function open(name) {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 720, height: 480 } });
-  await ctx.addInitScript((n) => {
-    localStorage.setItem("wscgi-chat-name", n);
-    window.__states = [];
-    new MutationObserver(() => {
-      const s = document.getElementById("status")?.dataset.state;
-      if (s && window.__states.at(-1) !== s) window.__states.push(s);
-    }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-state"] });
-  }, name);
-  const page = await ctx.newPage();
-  page.on("pageerror", (e) => pageErrors.push(`[${name}] ${e.message}`));
-  await page.goto(pageUrl, { timeout: WAIT });
-  await waitOpen(page);
-  pages[name] = page;
-  return page;
+  pages[name] = await openChat(browser, pageUrl, name, pageErrors);
+  return pages[name];
 }
 
-const waitOpen = (page) => page.waitForSelector('#status[data-state="open"]', { timeout: WAIT });
 
 // Waits until `page`'s log has an item of `cls` ("system" or "msg") whose text is `text`.
 async function expectLine(page, cls, text) {
@@ -69,16 +40,6 @@ async function say(page, text) {
 }
 
 const shot = (page, what) => page.screenshot({ path: `${shots}/${tag}-${what}.png` });
-
-async function step(what, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    throw new Error(`${what}: ${e.message.split("\n")[0]}`);
-  }
-}
 
 try {
   let a, b;
@@ -113,15 +74,10 @@ try {
   });
 
   const before = await a.evaluate(() => window.__states.length);
-  console.log("RESTART");
-  const go = await Promise.race([
-    stdinLines.next(),
-    new Promise((_, fail) => setTimeout(() => fail(new Error("no GO within 30 s")), 30_000)),
-  ]);
-  if (go.done || go.value.trim() !== "GO") throw new Error(`expected GO, got ${JSON.stringify(go.value)}`);
+  await cue("RESTART");
 
   await step("A notices the restart and reconnects by itself", async () => {
-    await a.waitForFunction((n) => window.__states.slice(n).includes("closed") &&
+    await a.waitForFunction((n) => window.__states.slice(n).includes("reconnecting") &&
       document.getElementById("status").dataset.state === "open", before, { timeout: WAIT });
   });
   await step("after the restart a message round-trips", async () => {

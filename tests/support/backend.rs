@@ -276,6 +276,15 @@ impl TestBackend {
         close.header("ws-close-code").unwrap_or("-").to_string()
     }
 
+    /// Waits up to `timeout` for the open event of the connection opened on `path` (unique
+    /// within a test) and returns its `WS-Connection-Id`.
+    pub fn conn_id_on(&self, path: &str, timeout: Duration) -> String {
+        let is_it = |q: &BackendRequest| q.event() == "open" && q.header("ws-path") == Some(path);
+        let reqs = self.wait_for(timeout, |r| r.iter().any(is_it));
+        let open = reqs.into_iter().find(is_it).expect("the open event");
+        open.conn_id().to_string()
+    }
+
     /// The recorded requests whose `WS-Connection-Id` is `conn_id`.
     pub fn events(&self, conn_id: &str) -> Vec<BackendRequest> {
         let all = lock(&self.shared.requests);
