@@ -234,9 +234,9 @@ fn example_works(program: &std::path::Path, args: &[&str], what: &str) -> bool {
 #[test]
 fn two_instances_behind_nginx_stream() {
     let module = std::path::Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
-    let Some(nginx) = support::procs::require("nginx", "the nginx stream cluster test") else {
+    if support::procs::require("nginx", "the nginx stream cluster test").is_none() {
         return;
-    };
+    }
     if !module.is_file() {
         support::procs::skip(
             "nginx's stream module (libnginx-mod-stream) is missing",
@@ -249,34 +249,12 @@ fn two_instances_behind_nginx_stream() {
     };
     let dir = support::procs::TempDir::new("nginx-stream");
     let port = support::procs::free_port();
-    let upstreams: String = c
-        .nodes
-        .iter()
-        .map(|n| format!("server {};", n.ws_url("").trim_start_matches("ws://")))
-        .collect();
-    let conf = dir.write(
-        "nginx.conf",
-        &format!(
-            "load_module {module};\nworker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
-             events {{ worker_connections 64; }}\n\
-             stream {{ upstream wscgi_cluster {{ {upstreams} }}\n\
-             server {{ listen 127.0.0.1:{port}; proxy_pass wscgi_cluster; proxy_timeout 1h; }} }}\n",
-            module = module.display(),
-            d = dir.0.display(),
-        ),
+    let upstreams = harness::upstream_servers(&c.nodes);
+    let stream = format!(
+        "stream {{ upstream wscgi_cluster {{ {upstreams} }}\n\
+         server {{ listen 127.0.0.1:{port}; proxy_pass wscgi_cluster; proxy_timeout 1h; }} }}"
     );
-    let mut cmd = std::process::Command::new(nginx);
-    cmd.args([
-        "-p",
-        &dir.0.to_string_lossy(),
-        "-c",
-        &conf.to_string_lossy(),
-        "-g",
-        "daemon off;",
-    ]);
-    let log = dir.path("out.log");
-    let mut group = support::procs::Group::spawn(cmd, "nginx", &log);
-    group.wait_ready("nginx", &log, || support::procs::listening(port));
+    let _nginx = harness::nginx(&dir, port, &[module], &stream);
     let mut clients: Vec<_> = (0..4)
         .map(|_| {
             let mut client = support::connect(&format!("ws://127.0.0.1:{port}/chat?ch=room"));

@@ -156,6 +156,17 @@ impl Node {
         );
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`), a process node only: frozen, its sockets stay
+    /// open and nobody answers on them.
+    pub fn freeze(&mut self, frozen: bool) {
+        let Node::Process { group, .. } = self else {
+            panic!("only a process node can be frozen");
+        };
+        let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) has no memory-safety preconditions; the child is not reaped yet.
+        assert_eq!(unsafe { libc::kill(group.pid(), signal) }, 0);
+    }
+
     /// SIGTERM (a process node): a clean shutdown, exit 0.
     pub fn terminate(&mut self) {
         let Node::Process { group, .. } = self else {
@@ -333,4 +344,31 @@ pub fn field(response: &HttpResponse, name: &str) -> Option<u64> {
         .take_while(|c| c.is_ascii_digit())
         .collect();
     digits.parse().ok()
+}
+
+/// nginx in the foreground on `port`, its config `top` (a `stream { }` or `http { }` block,
+/// after the `load_module` lines for `modules`), everything it writes in `dir`.
+pub fn nginx(dir: &TempDir, port: u16, modules: &[&std::path::Path], top: &str) -> Group {
+    let d = dir.0.display();
+    let user = procs::nginx_user();
+    let loads: String = modules
+        .iter()
+        .map(|m| format!("load_module {};\n", m.display()))
+        .collect();
+    let conf = dir.write(
+        "nginx.conf",
+        &format!(
+            "{loads}{user}\nworker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 256; }}\n{top}\n"
+        ),
+    );
+    procs::nginx(dir, &conf, port)
+}
+
+/// `server host:port;` for each instance, for an nginx upstream.
+pub fn upstream_servers(nodes: &[Node]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("server {};", n.ws_url("").trim_start_matches("ws://")))
+        .collect()
 }
