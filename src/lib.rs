@@ -17,8 +17,9 @@
 //! - [`config`]: options, defaults, `--help`.
 //! - [`server`]: the mio reactor; `server::hub` owns the connections and dispatches events.
 //! - [`ws`]: handshake parsing, the per-connection state machine, framing, close codes, and
-//!   resume (`ws::session`: what a resumable session keeps; `ws::resuming`, `ws::replay`: parking
-//!   and replay; `server::sessions`: the hub's table of keys).
+//!   resume (`ws::session`: what a resumable session keeps; `ws::claim`, `ws::resuming`,
+//!   `ws::replay`: claims, parking and replay; `server::sessions`: the hub's table of keys;
+//!   `server::claims`: the hub's decisions on it).
 //! - [`events`]: what crosses threads (events, jobs, completions, [`events::BackendError`]);
 //!   [`reply`]: the backend's answer to one event. Both sit below every module that uses them.
 //!   [`pool`]: worker threads. [`bell`]: waking the reactor.

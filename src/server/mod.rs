@@ -1,6 +1,7 @@
 //! The reactor: one thread, one `mio::Poll`. It accepts WebSocket and push-API clients, hands
 //! readiness to connections, drains backend results on each wake-up, and runs the timers.
 
+mod claims;
 mod clients;
 mod commands;
 mod fanout;

@@ -7,8 +7,9 @@
 //! The `impl Conn` is split by phase of life: `opening.rs` (upgrade request to 101),
 //! `reading.rs` (frames in), `answer.rs` (backend replies), `ending.rs` (closing, failing,
 //! shutdown), `timers.rs` (timeouts and pings), `sending.rs` (the one way in for data
-//! messages), `resuming.rs` and `replay.rs` (resume: claims, parking, replay), and this file
-//! (state, writing). The settings they obey are `limits.rs`.
+//! messages; what became of one is `sent.rs`), `resuming.rs` and `replay.rs` (resume: claims,
+//! parking, replay), and this file (state, writing). The socket and its output are `wire.rs`;
+//! the settings they obey are `limits.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,21 +24,15 @@ use crate::events::{ConnInfo, Event, EventName};
 use crate::metrics::Traffic;
 use crate::static_files::StaticRequest;
 use crate::ws::boundaries::Boundaries;
+use crate::ws::claim::Claim;
 use crate::ws::close;
 use crate::ws::outbuf::OutBuf;
 use crate::ws::queue::EventQueue;
-use crate::ws::resuming::Claim;
 use crate::ws::session::Session;
+use crate::ws::wire::Wire;
 
 pub use super::limits::Limits;
-pub use super::sending::{Accepted, SendError, Written};
-
-/// The socket and the bytes waiting to go out on it.
-#[derive(Debug)]
-pub(super) struct Wire {
-    pub sock: TcpStream,
-    pub out: OutBuf,
-}
+pub use super::sent::{Accepted, SendError, Written};
 
 #[derive(Debug)]
 pub(super) enum Phase {

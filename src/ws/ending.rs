@@ -11,7 +11,8 @@ use log::info;
 use tungstenite::protocol::WebSocketContext;
 use tungstenite::protocol::frame::CloseFrame;
 
-use super::conn::{Conn, Limits, Phase, Readable, Wire};
+use super::conn::{Conn, Limits, Phase, Readable};
+use super::wire::Wire;
 use crate::events::EventKind;
 use crate::ws::close;
 use crate::ws::reading::Io;

@@ -2,6 +2,7 @@
 
 mod answer;
 mod boundaries;
+pub mod claim;
 pub mod close;
 pub mod conn;
 pub mod direct;
@@ -18,6 +19,8 @@ mod replay;
 pub mod resume_query;
 pub mod resuming;
 mod sending;
+mod sent;
 pub mod session;
 mod timers;
 mod utf8_stream;
+mod wire;

@@ -8,7 +8,6 @@ use std::time::Instant;
 use log::info;
 
 use super::conn::{Conn, Phase, SendError};
-use super::sending::queue_frame;
 use crate::ws::close;
 use crate::ws::message::{Frames, Message};
 use crate::ws::session::{Hold, Overflow};
@@ -108,7 +107,10 @@ impl Conn {
         };
         let mut queued = start;
         while let Some(message) = session.ring.get(queued + 1) {
-            if queue_frame(wire, &mut Frames::new(message.clone()), 0).is_err() {
+            if wire
+                .queue_frame(&mut Frames::new(message.clone()), 0)
+                .is_err()
+            {
                 break;
             }
             queued += 1;

@@ -4,17 +4,16 @@
 //! keys is the hub's (`server::sessions`).
 
 use std::fmt;
-use std::net::SocketAddr;
 
 use log::info;
-use mio::net::TcpStream;
 use tungstenite::Bytes;
 use tungstenite::protocol::{Role, WebSocketContext};
 
-use super::conn::{Backlog, Conn, Limits, Phase, Wire};
+use super::conn::{Backlog, Conn, Limits, Phase};
 use super::ending::closing;
 use super::opening::conn_info;
 use crate::events::EventKind;
+use crate::ws::claim::Claim;
 use crate::ws::handshake::{self, Upgrade};
 use crate::ws::resume_query::ResumeRequest;
 use crate::ws::session::{CannotResume, Hold, Session};
@@ -22,42 +21,6 @@ use crate::ws::session::{CannotResume, Hold, Session};
 /// Close code for a resume that cannot be honoured (unknown or expired key, a count outside
 /// what was kept): the client starts a new session.
 pub const CANNOT_RESUME: u16 = 4409;
-
-/// A new connection's upgrade that names a session key, waiting for the hub's decision.
-#[derive(Debug)]
-pub struct Claim {
-    wire: Wire,
-    upgrade: Upgrade,
-    tail: Vec<u8>,
-    route: usize,
-    remote: SocketAddr,
-    request: ResumeRequest,
-}
-
-impl Claim {
-    pub fn request(&self) -> &ResumeRequest {
-        &self.request
-    }
-
-    pub fn key(&self) -> &str {
-        match &self.request {
-            ResumeRequest::Start { key } | ResumeRequest::Resume { key, .. } => key,
-        }
-    }
-
-    /// The new socket, to register under the session's token.
-    pub fn socket_mut(&mut self) -> &mut TcpStream {
-        &mut self.wire.sock
-    }
-
-    pub(super) fn wire(&mut self) -> &mut Wire {
-        &mut self.wire
-    }
-
-    pub(super) fn into_wire(self) -> Wire {
-        self.wire
-    }
-}
 
 /// Why a resume was refused (the client gets 4409).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

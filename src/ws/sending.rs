@@ -2,12 +2,11 @@
 //! broadcasts, and replays after a resume): the connection takes it, counts it, and queues the
 //! frame of it that suits this connection.
 
-use std::io;
-
 use log::{debug, warn};
 
-use super::conn::{Conn, Phase, Wire};
+use super::conn::{Conn, Phase};
 use super::replay::Kept;
+use super::sent::{Accepted, SendError, Written};
 use crate::ws::close;
 use crate::ws::message::Frames;
 use crate::ws::outbuf::Full;
@@ -50,7 +49,7 @@ impl Conn {
         let (Phase::Open { wire, .. } | Phase::Failing { wire, .. }) = &mut self.phase else {
             return Err(SendError::NotOpen);
         };
-        if queue_frame(wire, frames, sent) == Err(Full) {
+        if wire.queue_frame(frames, sent) == Err(Full) {
             if kept == Kept::Live {
                 warn!("{}: write stall", self.id());
                 self.drop_socket(close::ABNORMAL, "write stall");
@@ -62,42 +61,4 @@ impl Conn {
         }
         Ok(Accepted::Sent)
     }
-}
-
-/// How much of a message's frame reached the socket before the message entered the connection.
-#[derive(Debug)]
-pub enum Written {
-    /// Nothing: the whole frame is queued.
-    Nothing,
-    /// A direct write (see `ws::direct`) took this many bytes, or failed.
-    Directly(io::Result<usize>),
-}
-
-/// Queues this connection's frame of the message, less its first `sent` bytes (written to the
-/// socket directly already). Replays after a resume come through here too.
-pub(super) fn queue_frame(wire: &mut Wire, frames: &mut Frames, sent: usize) -> Result<(), Full> {
-    let frame = frames.plain();
-    match sent < frame.len() {
-        true => wire.out.push(frame.slice(sent..)),
-        false => Ok(()),
-    }
-}
-
-/// What became of a message a connection took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accepted {
-    /// Queued for (or written to) the socket.
-    Sent,
-    /// Kept by a session waiting for its client; it gets the message when it resumes.
-    Kept,
-}
-
-/// Why a message could not be queued for a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError {
-    /// The connection is not (or no longer) open.
-    NotOpen,
-    /// Its outgoing buffer is full (or, waiting to resume, its `--resume-buffer`); it is
-    /// being closed with 1008.
-    SlowConsumer,
 }
