@@ -24,7 +24,7 @@ use crate::cluster::node::Node;
 use crate::cluster::wire::{Audience, Message, Publish, Request};
 use crate::config::Redis;
 use crate::ws::message::Message as WsMessage;
-use replies::{request_of, respond, target};
+use replies::{What, request_of, respond, target};
 
 /// Who waits for a call: a push-API connection, or a batch one of whose operations it is.
 #[derive(Debug, Clone, Copy)]
@@ -38,15 +38,6 @@ enum Owner {
 pub(super) struct Waiter {
     owner: Owner,
     what: What,
-}
-
-#[derive(Debug)]
-enum What {
-    Forward { id: String },
-    Publish { fanout: Fanout, head: Object },
-    Members { name: String, ids: Vec<String> },
-    Channels(Vec<(String, u64)>),
-    Connections(Vec<String>),
 }
 
 /// A `/batch` whose operations run in order, some of them on other instances.

@@ -2,14 +2,24 @@
 //! carry out, and the push-API answer a finished call gives.
 
 use crate::api::batch::Op;
+use crate::api::json::Object;
 use crate::api::response::Response;
 use crate::api::routes::{ApiError, Command};
 use crate::cluster::calls::Outcome;
 use crate::cluster::wire::{Reply, Request};
 use crate::server::commands::fanout_response;
+use crate::server::fanout::Fanout;
 use crate::server::presence::{channels_response, connections_response, members_response};
 
-use super::What;
+/// What a waiting call is, and this instance's part of its answer.
+#[derive(Debug)]
+pub(super) enum What {
+    Forward { id: String },
+    Publish { fanout: Fanout, head: Object },
+    Members { name: String, ids: Vec<String> },
+    Channels(Vec<(String, u64)>),
+    Connections(Vec<String>),
+}
 
 /// The connection a command is for, if it is for one.
 pub(super) fn target(command: &Command) -> Option<&str> {
