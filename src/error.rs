@@ -16,6 +16,8 @@ pub enum Error {
     Setup(io::Error),
     /// `poll` itself failed; the server cannot continue.
     Poll(io::Error),
+    /// The TLS certificate or key could not be loaded (or TLS is not built in).
+    Tls(String),
 }
 
 impl fmt::Display for Error {
@@ -26,6 +28,7 @@ impl fmt::Display for Error {
             }
             Error::Setup(e) => write!(f, "setup failed: {e}"),
             Error::Poll(e) => write!(f, "event loop failed: {e}"),
+            Error::Tls(why) => write!(f, "TLS: {why}"),
         }
     }
 }
@@ -35,6 +38,7 @@ impl std::error::Error for Error {
         match self {
             Error::Bind { source, .. } => Some(source),
             Error::Setup(e) | Error::Poll(e) => Some(e),
+            Error::Tls(_) => None,
         }
     }
 }

@@ -31,6 +31,8 @@
 //!   is `server::remote`.
 //! - [`static_files`]: `--static`, served by the workers. [`headers`]: header names,
 //!   lowercased and compared in one place for every parser.
+//! - `tls` (feature `tls`): the certificate and key, and TLS under a connection
+//!   (`ws::transport` picks plain or TLS).
 //! - Process plumbing: [`signals`], [`systemd`] (socket activation), [`logger`], [`burst_log`],
 //!   [`random`] (ids), [`date`], [`conn_id`] (slab keys with generations).
 //! - [`testing`]: drives one connection like the reactor does, for tests and the fuzzer.
@@ -58,6 +60,8 @@ pub mod static_files;
 pub mod systemd;
 #[doc(hidden)]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod ws;
 
 pub use error::Error;

@@ -20,7 +20,9 @@ fn main() -> ExitCode {
     wscgi::logger::init(config.log_level.to_level_filter(), config.log_json);
     let inherited = wscgi::systemd::listeners(&|name| std::env::var(name).ok());
     let result = wscgi::Server::with_listeners(config, inherited).and_then(|server| {
-        if let Err(e) = wscgi::signals::install(server.shutdown_handle()) {
+        let security = server.security();
+        if let Err(e) = wscgi::signals::install(server.shutdown_handle(), move || security.reload())
+        {
             log::warn!("signals not handled: {e}");
         }
         server.run()

@@ -1,4 +1,5 @@
-//! SIGTERM and SIGINT start a graceful shutdown; SIGHUP is logged and otherwise ignored.
+//! SIGTERM and SIGINT start a graceful shutdown; SIGHUP reloads the TLS certificate (and is
+//! only logged without TLS).
 //!
 //! A signal handler may do almost nothing safely, so it only writes the signal number to a
 //! pipe; a small thread reads the pipe and asks the server to shut down like any other caller.
@@ -25,8 +26,9 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
-/// Routes SIGTERM/SIGINT to `handle.shutdown()`. Call once, from `main`.
-pub fn install(handle: ShutdownHandle) -> io::Result<()> {
+/// Routes SIGTERM/SIGINT to `handle.shutdown()` and SIGHUP to `on_hup` (run on the signal
+/// thread). Call once, from `main`.
+pub fn install(handle: ShutdownHandle, on_hup: impl Fn() + Send + 'static) -> io::Result<()> {
     let (mut reader, writer) = UnixStream::pair()?;
     PIPE.store(writer.into_raw_fd(), Ordering::Relaxed);
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
@@ -49,7 +51,7 @@ pub fn install(handle: ShutdownHandle) -> io::Result<()> {
             let mut stopping = false;
             while reader.read_exact(&mut byte).is_ok() {
                 match libc::c_int::from(byte[0]) {
-                    libc::SIGHUP => info!("SIGHUP ignored (wscgi has no configuration to reload)"),
+                    libc::SIGHUP => on_hup(),
                     _ if stopping => warn!("already shutting down"),
                     signal => {
                         info!("signal {signal}: shutting down gracefully");

@@ -6,7 +6,9 @@
 //!   derives `wss://localhost:PORT/chat` itself);
 //! - behind real Caddy with TLS, running examples/deploy/Caddyfile, with chat.py as CGI;
 //! - alone, as in the quick start: `--static examples/chat/public` and chat.sh as CGI (the
-//!   page told where to connect with `?ws=`).
+//!   page told where to connect with `?ws=`);
+//! - alone over its own TLS (feature `tls`): `https://localhost:PORT/` from `--static`, the
+//!   chat over `wss://` on the same port.
 //!
 //! Each: A sees B join, B's message reaches A, closing B's page shows "* B left", and after
 //! wscgi is restarted on the same port (SIGTERM, exit 0, a new process) A's page reconnects by
@@ -110,6 +112,34 @@ fn chat_through_caddy_tls_and_python_cgi() {
         &mut wscgi,
         &dir,
     );
+}
+
+/// wscgi's own TLS (feature `tls`): the page over https from `--static`, the chat over wss on
+/// the same port, which the page derives from its own URL.
+#[cfg(feature = "tls")]
+#[test]
+fn chat_over_wscgi_tls_with_static_and_sh_cgi() {
+    let Some(node) = browser_tools() else { return };
+    if require("openssl", "the browser test over wscgi's TLS").is_none() {
+        return;
+    }
+    let dir = TempDir::new("browser-tls");
+    let (cert, key) = support::tls_client::make_cert(&dir.0, "server", false);
+    let backend = format!("cgi:{DEMO}/chat.sh");
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let args = [
+        "--static",
+        PUBLIC,
+        "--backend",
+        &backend,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let mut wscgi = WscgiProc::start(&args, &dir);
+    let url = format!("https://localhost:{}/", wscgi.port);
+    run_chat(&node, &url, "/nope=404", "wscgi-tls", &mut wscgi, &dir);
 }
 
 /// Runs tests/browser/chat.mjs on `url` (with `gets`, see there): restarts `wscgi` when it says

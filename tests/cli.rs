@@ -121,7 +121,8 @@ fn free_ports() -> (u16, u16) {
 fn help_lists_every_option_and_the_environment() {
     let options = "listen push-listen backend workers backend-timeout retries max-pending \
         max-message max-outbuf max-connections handshake-timeout ping-interval pass-header \
-        event-format push-token log-level resume-window resume-buffer resume-max-bytes help version";
+        event-format push-token log-level resume-window resume-buffer resume-max-bytes tls-cert tls-key help \
+        version";
     // Help wins over everything else, even a bad value in the environment.
     let bad_env = [("WSCGI_WORKERS", "x")];
     for (flag, env) in [("--help", &[][..]), ("-h", &bad_env)] {
@@ -169,6 +170,44 @@ fn bad_options_exit_2_naming_the_problem() {
         let stderr = &exit.stderr;
         assert!(stderr.contains(named), "{args:?}: stderr {stderr:?}");
         assert!(exit.stdout.is_empty(), "{args:?}: stdout {:?}", exit.stdout);
+    }
+}
+
+/// `--tls-cert` and `--tls-key` (or WSCGI_TLS_CERT and WSCGI_TLS_KEY) go together; a build
+/// without the `tls` feature refuses them (exit 2) instead of listening in plain text, and a
+/// build with it refuses to start (exit 1) on files it cannot load.
+#[test]
+fn tls_options_are_checked_at_startup() {
+    let listen = ["--listen", "127.0.0.1:0", "--push-listen", "127.0.0.1:0"];
+    let base = [&listen[..], &["--backend", NOWHERE]].concat();
+    let missing = "/nonexistent/wscgi-test.pem";
+    let half = run(&[&base[..], &["--tls-cert", missing]].concat(), &[]);
+    assert_eq!(half.code, Some(2), "{}", half.stderr);
+    assert!(
+        half.stderr
+            .contains("--tls-cert and --tls-key must be given together"),
+        "{}",
+        half.stderr
+    );
+    let env = [("WSCGI_TLS_CERT", missing), ("WSCGI_TLS_KEY", missing)];
+    for (args, env, origin) in [
+        (
+            [&base[..], &["--tls-cert", missing, "--tls-key", missing]].concat(),
+            &[][..],
+            "--tls-cert",
+        ),
+        (base.clone(), &env[..], "WSCGI_TLS_CERT"),
+    ] {
+        let exit = run(&args, env);
+        if cfg!(feature = "tls") {
+            assert_eq!(exit.code, Some(1), "{origin}: {}", exit.stderr);
+            let want = format!("TLS: cannot read {missing}");
+            assert!(exit.stderr.contains(&want), "{origin}: {}", exit.stderr);
+        } else {
+            assert_eq!(exit.code, Some(2), "{origin}: {}", exit.stderr);
+            let want = format!("{origin}: this wscgi was built without TLS support");
+            assert!(exit.stderr.contains(&want), "{origin}: {}", exit.stderr);
+        }
     }
 }
 

@@ -154,19 +154,7 @@ fn systemd_units_verify() {
         ),
     );
     dir.write("wscgi.socket", &socket);
-    let out = Command::new(analyze)
-        .args(["verify", "--man=no", "wscgi.socket", "wscgi.service"])
-        .current_dir(&dir.0)
-        .output()
-        .expect("run systemd-analyze");
-    let said =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    // Unknown keys and unparsable values are only warnings: any line about our units fails.
-    let ours: Vec<&str> = said.lines().filter(|l| l.contains("wscgi.s")).collect();
-    assert!(
-        out.status.success() && ours.is_empty(),
-        "systemd-analyze verify:\n{said}"
-    );
+    verify_units(&analyze, &dir);
 
     // The socket order is wscgi's fd order: WebSocket clients first, then the push API.
     let listens: Vec<&str> = socket
@@ -199,6 +187,53 @@ fn systemd_units_verify() {
         stop > grace,
         "TimeoutStopSec={stop}s must exceed --shutdown-timeout {grace}s"
     );
+}
+
+/// `systemd-analyze verify` of wscgi.socket and wscgi.service in `dir` (with any drop-ins in
+/// `wscgi.*.d/` beside them). Unknown keys and unparsable values are only warnings there: any
+/// line about our units fails.
+fn verify_units(analyze: &Path, dir: &TempDir) {
+    let out = Command::new(analyze)
+        .args(["verify", "--man=no", "wscgi.socket", "wscgi.service"])
+        .current_dir(&dir.0)
+        .output()
+        .expect("run systemd-analyze");
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let ours: Vec<&str> = said.lines().filter(|l| l.contains("wscgi.s")).collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify:\n{said}"
+    );
+}
+
+/// wscgi's own TLS: the drop-ins for both units verify on top of them, and the socket order
+/// stays WebSocket clients (now port 443), then the push API (still loopback).
+#[test]
+fn tls_drop_ins_verify() {
+    let Some(analyze) = require("systemd-analyze", "the systemd drop-in check") else {
+        return;
+    };
+    let dir = TempDir::new("units-tls");
+    let ours = format!("{} ", env!("CARGO_BIN_EXE_wscgi"));
+    let read = |name: &str| std::fs::read_to_string(format!("{DEPLOY}/{name}")).unwrap();
+    let service = read("wscgi.service").replace("/usr/local/bin/wscgi ", &ours);
+    let drop_in = read("wscgi-tls.conf").replace("/usr/local/bin/wscgi ", &ours);
+    let socket_drop_in = read("wscgi-tls.socket.conf");
+    dir.write("wscgi.service", &service);
+    dir.write("wscgi.socket", &read("wscgi.socket"));
+    for d in ["wscgi.service.d", "wscgi.socket.d"] {
+        std::fs::create_dir(dir.path(d)).unwrap();
+    }
+    dir.write("wscgi.service.d/tls.conf", &drop_in);
+    dir.write("wscgi.socket.d/tls.conf", &socket_drop_in);
+    verify_units(&analyze, &dir);
+    let listens: Vec<&str> = socket_drop_in
+        .lines()
+        .filter_map(|l| l.strip_prefix("ListenStream="))
+        .collect();
+    assert_eq!(listens, ["", "443", "127.0.0.1:8081"]);
+    assert!(drop_in.contains("--tls-cert /etc/wscgi/tls/fullchain.pem"));
 }
 
 #[test]

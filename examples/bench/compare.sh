@@ -3,7 +3,7 @@
 #
 #   bash examples/bench/compare.sh            default sizes: about 4.5 minutes on 2 cores, plus the build
 #   bash examples/bench/compare.sh --quick    tiny sizes, about a minute: proves the tools work
-#   bash examples/bench/compare.sh --quick --servers wscgi --no-install   CI smoke test (~20 s)
+#   bash examples/bench/compare.sh --quick --servers "wscgi wscgi-tls" --no-install   CI smoke test
 #
 # Owns: installing the peers from Debian packages (pushpin, websocketd, wrk), building
 # wscgi and the bench examples, starting every server on 127.0.0.1 with its own config
@@ -14,7 +14,11 @@
 # process tree), also on Ctrl-C or error. Results land in target/bench/<time>/.
 #
 # Servers (each in front of the same backend, examples/bench/fast_backend.rs):
-#   wscgi            --backend http://127.0.0.1:FB/, push API for fanout
+#   wscgi            --backend http://127.0.0.1:FB/, push API for fanout (default build)
+#   wscgi-tls        the same built with --features tls and given --tls-cert/--tls-key (a
+#                    self-signed EC P-256 certificate from openssl): wss://, for the idle and
+#                    connect scenarios (bench-load built with --features tls too; its TLS
+#                    client resumes no session, so every handshake is a full one)
 #   pushpin          route `* 127.0.0.1:FB,over_http` (WebSocket-over-HTTP), default
 #                    handler rate limits (message_rate=2500/s, message_hwm=25000)
 #   pushpin-raised   the same with the rate limit off (message_rate=-1: with any positive
@@ -31,7 +35,7 @@
 #   --quick                  tiny sizes (CI smoke test)
 #   --repeat N               run every scenario N times, report medians (default 1)
 #   --scenarios "LIST"       subset of: idle echo echo1 fanout connect cluster (default all)
-#   --servers "LIST"         subset of: wscgi pushpin pushpin-raised websocketd
+#   --servers "LIST"         subset of: wscgi wscgi-tls pushpin pushpin-raised websocketd
 #   --pushpin-backend KIND   rust (default, bench-fast-backend) or python
 #                            (examples/bench/pushpin_backend.py)
 #   --no-install             do not apt-get install missing peers (they are skipped)
@@ -50,7 +54,7 @@ KEEP=0
 OUT=""
 PUSHPIN_BACKEND=rust
 SCENARIOS="idle echo echo1 fanout connect cluster"
-SERVERS="wscgi pushpin pushpin-raised websocketd"
+SERVERS="wscgi wscgi-tls pushpin pushpin-raised websocketd"
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -117,6 +121,10 @@ if ! have websocketd; then
 fi
 HAVE_WRK=1
 have wrk || { echo "wrk not installed: no backend ceiling" >&2; HAVE_WRK=0; }
+if wanted wscgi-tls && ! have openssl; then
+    echo "openssl not installed: skipping wscgi-tls" >&2
+    SERVERS=$(echo " $SERVERS " | sed 's/ wscgi-tls / /')
+fi
 
 HAVE_REDIS=1
 case " $SCENARIOS " in *" cluster "*)
@@ -125,20 +133,30 @@ esac
 
 # --- build ---
 
-# The cluster's instances need the `redis` feature; that binary is kept apart, since the plain
-# one (built next, into the usual place) is what every other scenario measures.
-WSCGI_REDIS=$ROOT/target/bench-redis/wscgi
+# The default build of wscgi is what the ws:// rows and the binary size are about; it is kept
+# aside before the builds with --features tls (wscgi-tls, and a bench-load that speaks wss://
+# too) and --features redis (the cluster scenario's instances) replace target/release/wscgi.
+BIN=$ROOT/target/bench-bin
+mkdir -p "$BIN"
+step "cargo build --release (wscgi, bench-load, bench-fast-backend)"
+cargo build --release --quiet --bin wscgi --example bench-load --example bench-fast-backend
+cp "$ROOT/target/release/wscgi" "$BIN/wscgi"
+cp "$ROOT/target/release/examples/bench-load" "$BIN/bench-load"
+if wanted wscgi-tls; then
+    step "cargo build --release --features tls (wscgi-tls, bench-load with wss://)"
+    cargo build --release --quiet --features tls --bin wscgi --example bench-load
+    cp "$ROOT/target/release/wscgi" "$BIN/wscgi-tls"
+    cp "$ROOT/target/release/examples/bench-load" "$BIN/bench-load"
+fi
+WSCGI_REDIS=$BIN/wscgi-redis
 if [ "$HAVE_REDIS" = 1 ] && [[ " $SCENARIOS " == *" cluster "* ]]; then
     step "cargo build --release --features redis (wscgi for the cluster scenario)"
     cargo build --release --quiet --features redis --bin wscgi
-    mkdir -p "$(dirname "$WSCGI_REDIS")"
     cp "$ROOT/target/release/wscgi" "$WSCGI_REDIS"
 fi
-
-step "cargo build --release (wscgi, bench-load, bench-fast-backend)"
-cargo build --release --quiet --bin wscgi --example bench-load --example bench-fast-backend
-WSCGI=$ROOT/target/release/wscgi
-LOAD=$ROOT/target/release/examples/bench-load
+WSCGI=$BIN/wscgi
+WSCGI_TLS=$BIN/wscgi-tls
+LOAD=$BIN/bench-load
 FAST=$ROOT/target/release/examples/bench-fast-backend
 
 # The generator and the servers hold up to 10,000 sockets each.
@@ -149,6 +167,10 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/wscgi-bench.XXXXXX")
 mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : > "$RESULTS"
+if wanted wscgi-tls; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=localhost -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
+fi
 
 # --- processes: started with setsid, stopped by pid with their whole tree ---
 
@@ -262,6 +284,7 @@ start_server() { # NAME
     local name=$1 port push dir
     N_STARTS=$((N_STARTS + 1))
     port=$(free_port)
+    WS_URL="ws://127.0.0.1:$port/bench"
     case "$name" in
         wscgi)
             push=$(free_port)
@@ -269,6 +292,15 @@ start_server() { # NAME
                 --listen "127.0.0.1:$port" --push-listen "127.0.0.1:$push" --log-level warn
             SRV_PID=$LAST_PID; BACKEND_PID=$FB_PID
             PUSH_URL="http://127.0.0.1:$push/channels/bench"; PUSH_FORMAT=raw
+            ;;
+        wscgi-tls)
+            push=$(free_port)
+            start_bg "$TMP/wscgi-$N_STARTS.log" "$WSCGI_TLS" --backend "http://127.0.0.1:$FB_PORT/" \
+                --listen "127.0.0.1:$port" --push-listen "127.0.0.1:$push" --log-level warn \
+                --tls-cert "$TMP/tls.crt" --tls-key "$TMP/tls.key"
+            SRV_PID=$LAST_PID; BACKEND_PID=$FB_PID
+            PUSH_URL="http://127.0.0.1:$push/channels/bench"; PUSH_FORMAT=raw
+            WS_URL="wss://127.0.0.1:$port/bench"
             ;;
         pushpin|pushpin-raised)
             push=$(free_port)
@@ -325,7 +357,6 @@ EOF
             PUSH_URL=""; PUSH_FORMAT=raw
             ;;
     esac
-    WS_URL="ws://127.0.0.1:$port/bench"
     if ! wait_port "$port" "$SRV_PID" 20; then
         echo "$name did not start" >&2
         return 1
@@ -437,7 +468,7 @@ START=$SECONDS
 for rep in $(seq "$REPEAT"); do
     if has_scenario idle; then
         step "[$rep/$REPEAT] idle: $IDLE_N connections held ${IDLE_HOLD}s"
-        for s in wscgi pushpin websocketd; do
+        for s in wscgi wscgi-tls pushpin websocketd; do
             wanted "$s" || continue
             scenario_on idle "$s" $((IDLE_N / 1000 + 60)) idle -n "$IDLE_N" --hold "$IDLE_HOLD"
         done
@@ -482,7 +513,7 @@ for rep in $(seq "$REPEAT"); do
     fi
     if has_scenario connect; then
         step "[$rep/$REPEAT] connect: C=$CONNECT_C for ${CONNECT_DUR}s"
-        for s in wscgi pushpin websocketd; do
+        for s in wscgi wscgi-tls pushpin websocketd; do
             wanted "$s" || continue
             scenario_on connect "$s" $((CONNECT_DUR + 60)) connect -c "$CONNECT_C" \
                 --duration "$CONNECT_DUR"
@@ -500,7 +531,7 @@ step "done in $((SECONDS - START))s; results in $RESULTS"
 python3 "$BENCH/report.py" "$RESULTS" --binary-bytes "$BIN_BYTES" | tee "$OUT/table.md"
 
 # Exit non-zero when a wscgi run produced no result, so CI notices a broken tool.
-if grep '"server":"wscgi"' "$RESULTS" | grep -q '"ok":false'; then
+if grep -E '"server":"wscgi(-tls)?"' "$RESULTS" | grep -q '"ok":false'; then
     echo "some wscgi runs failed (see $RESULTS)" >&2
     exit 1
 fi

@@ -3,7 +3,7 @@
 
 Each line of results.jsonl is one bench-load (or wrk ceiling) JSON result with two
 fields added by compare.sh: "key" (the scenario with its size, e.g. "fanout10000")
-and "server" (wscgi, pushpin, pushpin-raised, websocketd, ceiling, ceiling1).
+and "server" (wscgi, wscgi-tls, pushpin, pushpin-raised, websocketd, ceiling, ceiling1).
 With several repetitions, every number is the median over them.
 
 Usage: report.py RESULTS.jsonl [--binary-bytes N] [--sizes "idle=10000 ..."]
@@ -14,9 +14,10 @@ import statistics
 import sys
 
 PEERS = ["pushpin", "pushpin-raised", "websocketd"]
-COLUMNS = ["wscgi"] + PEERS + ["ceiling"]
+COLUMNS = ["wscgi", "wscgi-tls"] + PEERS + ["ceiling"]
 HEAD = {
     "wscgi": "wscgi",
+    "wscgi-tls": "wscgi wss://",
     "pushpin": "Pushpin",
     "pushpin-raised": "Pushpin (raised limits)",
     "websocketd": "websocketd",
@@ -135,8 +136,14 @@ def main():
     n = f"{idle_n:,.0f}" if idle_n else "N"
     row(f"idle: connections alive (of {n})", "idle", "alive", 0, "all accepted",
         check=lambda v: None if v.get("wscgi") is None or not idle_n else v["wscgi"] >= idle_n)
-    row("idle: RSS per connection, KiB ↓", "idle", "rss_per_conn_kib", 2, "≤ 4 KiB",
-        check=le(4.0))
+    def idle_rss(v):
+        w, t = v.get("wscgi"), v.get("wscgi-tls")
+        if w is None and t is None:
+            return None
+        return (w is None or w <= 4.0) and (t is None or t <= 8.0)
+
+    row("idle: RSS per connection, KiB ↓", "idle", "rss_per_conn_kib", 2,
+        "≤ 4 KiB (ws://), ≤ 8 KiB (wss://)", check=idle_rss)
     row("idle: PSS per connection, KiB ↓", "idle", "pss_per_conn_kib", 2)
     row("idle: server RSS at 0 connections, KiB ↓", "idle", "rss_before_kib", 0)
     c = f"C={echo_c:.0f}, {echo_b:.0f} B" if echo_c else ""
@@ -187,12 +194,13 @@ def main():
             servers=["wscgi", "pushpin", "pushpin-raised"])
     cc = any_server("connect", "concurrency")
     row(f"connect (C={cc or 0:.0f}): handshakes/s ↑", "connect", "handshakes_per_s", 0,
-        "≥ 5,000/s", servers=["wscgi", "pushpin", "pushpin-raised", "websocketd"],
+        "≥ 5,000/s (ws://)", servers=["wscgi", "wscgi-tls", "pushpin", "pushpin-raised",
+                                      "websocketd"],
         check=ge(5000))
     row("connect: handshake p99, ms ↓", "connect", "p99_ms", 3,
-        servers=["wscgi", "pushpin", "pushpin-raised", "websocketd"])
+        servers=["wscgi", "wscgi-tls", "pushpin", "pushpin-raised", "websocketd"])
     row("connect: server CPU per handshake, µs ↓", "connect", "server_cpu_us_per_handshake", 1,
-        servers=["wscgi", "pushpin", "pushpin-raised", "websocketd"])
+        servers=["wscgi", "wscgi-tls", "pushpin", "pushpin-raised", "websocketd"])
     if binary is not None:
         rows.append(("stripped release binary, MiB ↓",
                      {"wscgi": binary / 1048576}, 2, "≤ 2 MiB", le(2.0)))

@@ -2,7 +2,6 @@
 //! fallbacks, defaults and limits, and the `--help` text. Every value is
 //! checked here, so the rest of wscgi can trust a `Config` as given.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,11 +10,13 @@ use crate::backend::spec::{self, Route};
 
 use getopts::{Fail, Matches, Options};
 
+mod error;
 #[cfg(test)]
 mod tests;
 mod usage;
 mod values;
 
+pub use error::CliError;
 pub use usage::usage;
 pub use values::ValueError;
 use values::*;
@@ -27,7 +28,7 @@ const VERSION: &str = concat!("wscgi ", env!("CARGO_PKG_VERSION"));
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
     ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format \
-    resume-window resume-buffer resume-max-bytes redis redis-prefix redis-node-ttl";
+    tls-cert tls-key resume-window resume-buffer resume-max-bytes redis redis-prefix redis-node-ttl";
 
 const DEFAULT_PASS_HEADERS: &str = "cookie,authorization,origin,user-agent,\
     accept-language,x-forwarded-for,x-real-ip,x-forwarded-proto";
@@ -90,6 +91,8 @@ pub struct Config {
     pub cgi_env: Vec<String>,
     /// Serve plain GET/HEAD requests on the WebSocket port from this directory (`--static`).
     pub static_dir: Option<PathBuf>,
+    /// `--tls-cert` and `--tls-key`: the WebSocket listener speaks TLS.
+    pub tls: Option<TlsFiles>,
     pub workers: usize,
     pub backend_timeout: Duration,
     pub retries: u32,
@@ -150,6 +153,7 @@ impl Config {
             }],
             cgi_env: Vec::new(),
             static_dir: None,
+            tls: None,
             workers: 8,
             backend_timeout: Duration::from_secs(10),
             retries: 2,
@@ -176,38 +180,12 @@ impl Config {
     }
 }
 
-#[derive(Debug)]
-pub enum CliError {
-    /// getopts' own message: unknown option, missing value.
-    Options(String),
-    /// Long name of an option given more than once.
-    Duplicate(String),
-    UnexpectedArgument(String),
-    MissingBackend,
-    /// `origin` is `--name` or `WSCGI_NAME`, whichever supplied the value.
-    Value {
-        origin: String,
-        error: ValueError,
-    },
+/// The certificate (chain) and key files, PEM; read when the server starts and on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::Options(msg) => f.write_str(msg),
-            CliError::Duplicate(name) => write!(f, "--{name} given more than once"),
-            CliError::UnexpectedArgument(arg) => write!(f, "unexpected argument {arg:?}"),
-            CliError::MissingBackend => {
-                f.write_str("missing --backend BACKEND or --route PREFIX=BACKEND")
-            }
-            CliError::Value { origin, error } => write!(f, "{origin}: {error}"),
-        }
-    }
-}
-
-// No `source()`: Display already includes the ValueError, and reporters that
-// walk the chain would print it twice.
-impl std::error::Error for CliError {}
 
 pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, CliError> {
     let m = options().parse(args).map_err(from_fail)?;
@@ -286,6 +264,7 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         routes,
         cgi_env: s.get("cgi-env", Vec::new(), env_names)?,
         static_dir: s.get("static", None, |v| directory(v).map(Some))?,
+        tls: tls_files(s)?,
         listen: s.get("listen", d.listen, address)?,
         push_listen: s.get("push-listen", d.push_listen, address)?,
         workers: s.get("workers", d.workers, |v| count(v, 1, 1024))?,
@@ -336,6 +315,22 @@ fn redis(s: &Sources) -> Result<Option<Redis>, CliError> {
         url,
         prefix,
         node_ttl,
+    }))
+}
+
+/// `--tls-cert` and `--tls-key`, both or neither; refused by a build that cannot serve TLS.
+fn tls_files(s: &Sources) -> Result<Option<TlsFiles>, CliError> {
+    let (cert, key) = match (s.raw("tls-cert"), s.raw("tls-key")) {
+        (None, None) => return Ok(None),
+        (Some(given), None) | (None, Some(given)) => return Err(CliError::TlsHalf(given.0)),
+        (Some(cert), Some(key)) => (cert, key),
+    };
+    if !cfg!(feature = "tls") {
+        return Err(CliError::TlsNotBuilt(cert.0));
+    }
+    Ok(Some(TlsFiles {
+        cert: PathBuf::from(cert.1),
+        key: PathBuf::from(key.1),
     }))
 }
 

@@ -21,6 +21,12 @@ Listening:
                            the routes' CGI programs and FastCGI scripts and
                            any *.php file (404) (default none: 426 Upgrade
                            Required)
+  --tls-cert FILE          PEM certificate (the chain may follow it): with
+                           --tls-key, the listener speaks TLS only, wss://
+                           and https:// for --static (TLS 1.3 and 1.2);
+                           SIGHUP loads both files again (default none:
+                           plain ws://; needs a build with --features tls)
+  --tls-key FILE           PEM private key for --tls-cert (default none)
 
 Backend:
   --backend BACKEND        where events go, for every path (this or --route

@@ -8,6 +8,7 @@ use crate::api::json::Object;
 use crate::api::response::Response;
 use crate::api::routes::{ApiError, Command};
 use crate::conn_id::ConnKey;
+use crate::metrics::Gauges;
 use crate::ws::conn::{Accepted, Conn, SendError, Written};
 use crate::ws::message::{Frames, Message};
 
@@ -173,6 +174,25 @@ impl Hub {
             let exclude = r.exclusions(exclude, None);
             r.broadcast(prefix, &message, &exclude)
         })
+    }
+
+    /// Values for `/metrics` that are read, not counted.
+    pub(super) fn gauges(&self) -> Gauges {
+        let mut g = Gauges {
+            all_connections: self.clients.len(),
+            queued_jobs: self.pool.queued(),
+            saturation_paused: self.paused.len(),
+            channels: self.channels.list().len(),
+            parked_sessions: self.sessions.parked().0,
+            parked_bytes: self.sessions.parked().1,
+            ..Gauges::default()
+        };
+        for (_, conn) in &self.clients {
+            g.open_connections += usize::from(conn.is_open());
+            g.pending_events += conn.waiting_events();
+            g.live_traffic.add(conn.traffic());
+        }
+        g
     }
 
     fn health(&self) -> Response {

@@ -19,12 +19,13 @@ use crate::burst_log::BurstLog;
 use crate::channels::Channels;
 use crate::conn_id::{ConnKey, Generations};
 use crate::events::{Done, EventKind, EventName, Job, Work};
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::Metrics;
 use crate::pool::Pool;
 use crate::server::token;
 use crate::ws::close;
 use crate::ws::conn::{Conn, Limits, Readable};
 use crate::ws::handshake;
+use crate::ws::transport::Security;
 
 /// Whether the startup `reset` event has been settled; open events wait until it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +52,7 @@ pub struct Hub {
     held: HashSet<ConnKey>,
     /// Connections that stopped reading while the server was saturated: read again when it
     /// ends, without looking at every other connection.
-    paused: HashSet<ConnKey>,
+    pub(super) paused: HashSet<ConnKey>,
     /// Set once shutdown began: every connection that opens is closed with 1001.
     shutting_down: bool,
     /// Backend failures (after retries), logged once per burst.
@@ -62,6 +63,8 @@ pub struct Hub {
     queue_cap: usize,
     /// Threads a large fan-out is written by (see `ws::direct`): one per core, at most 4.
     pub(super) writers: usize,
+    /// Plain or TLS, for every client accepted (see `ws::transport`).
+    pub security: Security,
     /// Resumable sessions by key, and the parked ones' budget (see `sessions.rs`).
     pub(super) sessions: Sessions,
     /// In a cluster: publishes of backend replies (`WS-Publish`) still to go to the other
@@ -98,6 +101,7 @@ impl Hub {
             refusals: BurstLog::new("refusing new clients"),
             queue_cap,
             writers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            security: Security::Plain,
             sessions,
             #[cfg(feature = "redis")]
             outbox: None,
@@ -114,15 +118,16 @@ impl Hub {
             };
             self.refusals
                 .record(Instant::now(), format_args!("{remote}: {why}"));
-            let body = format!("server busy ({why}), try again later\n");
-            // Best effort: a fresh socket's send buffer takes this small response at once.
-            let response = handshake::error_response(
-                503,
-                "text/plain",
-                &[("Retry-After", "5")],
-                body.as_bytes(),
-            );
-            let _ = sock.write(&response);
+            // Best effort: a fresh socket's send buffer takes this small response at once. A TLS
+            // client would read it as garbage (and a handshake costs what the server is short
+            // of): it is just closed.
+            if !self.security.is_tls() {
+                let body = format!("server busy ({why}), try again later\n");
+                let retry = [("Retry-After", "5")];
+                let response =
+                    handshake::error_response(503, "text/plain", &retry, body.as_bytes());
+                let _ = sock.write(&response);
+            }
             self.metrics.rejected += 1;
             return;
         }
@@ -138,7 +143,12 @@ impl Hub {
             warn!("{remote}: cannot register: {e}");
             return;
         }
-        entry.insert(Conn::new(key, sock, remote, &self.limits));
+        match self.security.wrap(sock) {
+            Ok(transport) => {
+                entry.insert(Conn::with_transport(key, transport, remote, &self.limits));
+            }
+            Err(e) => warn!("{remote}: {e}"),
+        }
     }
 
     pub fn on_ready(&mut self, index: usize, readable: Option<Readable>, writable: bool) {
@@ -375,24 +385,5 @@ impl Hub {
         {
             self.metrics.slow_consumer_closes += 1;
         }
-    }
-
-    /// Values for `/metrics` that are read, not counted.
-    pub(super) fn gauges(&self) -> Gauges {
-        let mut g = Gauges {
-            all_connections: self.clients.len(),
-            queued_jobs: self.pool.queued(),
-            saturation_paused: self.paused.len(),
-            channels: self.channels.list().len(),
-            parked_sessions: self.sessions.parked().0,
-            parked_bytes: self.sessions.parked().1,
-            ..Gauges::default()
-        };
-        for (_, conn) in &self.clients {
-            g.open_connections += usize::from(conn.is_open());
-            g.pending_events += conn.waiting_events();
-            g.live_traffic.add(conn.traffic());
-        }
-        g
     }
 }

@@ -6,6 +6,7 @@ mod clients;
 mod commands;
 mod fanout;
 mod hub;
+mod listeners;
 mod presence;
 mod push_conns;
 #[cfg(feature = "redis")]
@@ -35,10 +36,13 @@ use crate::events::Completion;
 use crate::pool::Pool;
 use crate::random;
 use crate::ws::conn::{Limits, Readable};
+use crate::ws::transport::Security;
 use hub::{Hub, Reset};
 use reset::ResetTry;
 use sessions::Sessions;
 use token::Target;
+
+pub use listeners::Listeners;
 
 /// How often timers (pings, handshake and close timeouts) are checked.
 const TICK: Duration = Duration::from_millis(250);
@@ -98,14 +102,15 @@ impl Server {
     /// Like [`Server::bind`], with listeners already bound (systemd socket activation, tests);
     /// whichever is `None` is bound from the configuration.
     pub fn with_listeners(config: Config, given: Listeners) -> Result<Server, Error> {
+        let security = security(&config)?;
         let poll = Poll::new().map_err(Error::Setup)?;
         let mut listener = match given.ws {
-            Some(l) => adopt(l)?,
-            None => bind(config.listen, "WebSocket clients")?,
+            Some(l) => listeners::adopt(l)?,
+            None => listeners::bind(config.listen, "WebSocket clients")?,
         };
         let mut push_listener = match given.push {
-            Some(l) => adopt(l)?,
-            None => bind(config.push_listen, "the push API")?,
+            Some(l) => listeners::adopt(l)?,
+            None => listeners::bind(config.push_listen, "the push API")?,
         };
         let registry = poll.registry();
         registry
@@ -114,13 +119,7 @@ impl Server {
         registry
             .register(&mut push_listener, token::PUSH_LISTENER, Interest::READABLE)
             .map_err(Error::Setup)?;
-        if push_api_exposed(&config) {
-            warn!(
-                "THE PUSH API ON {} IS OPEN TO THE NETWORK WITHOUT --push-token: anyone who can reach it can \
-                 send to and close your clients",
-                config.push_listen
-            );
-        }
+        listeners::warn_if_exposed(&config);
         let waker = Waker::new(registry, token::WAKER).map_err(Error::Setup)?;
         let bell = Arc::new(Bell::new(waker));
         let (done_tx, done_rx) = mpsc::channel();
@@ -143,7 +142,6 @@ impl Server {
         let mut limits = Limits::from_config(&config);
         #[cfg(feature = "redis")]
         let remote = remote::join(&config, &bell, &mut limits)?;
-        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut hub = Hub::new(
             limits,
             config.max_connections,
@@ -160,6 +158,7 @@ impl Server {
         if remote.is_some() {
             hub.outbox = Some(Vec::new());
         }
+        hub.security = security;
         Ok(Server {
             #[cfg(feature = "redis")]
             remote,
@@ -198,6 +197,11 @@ impl Server {
         &self.hub.boot_id
     }
 
+    /// Plain or TLS; for SIGHUP, which reloads the certificate (see [`Security::reload`]).
+    pub fn security(&self) -> Security {
+        self.hub.security.clone()
+    }
+
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             tx: self.done_tx.clone(),
@@ -218,8 +222,12 @@ impl Server {
     }
 
     fn serve(&mut self) -> Result<(), Error> {
+        let scheme = match self.hub.security.is_tls() {
+            true => "wss",
+            false => "ws",
+        };
         info!(
-            "listening for WebSocket clients on {}, push API on {} (boot id {})",
+            "listening for WebSocket clients on {scheme}://{}, push API on {} (boot id {})",
             self.ws_addr(),
             self.push_addr(),
             self.hub.boot_id
@@ -340,26 +348,30 @@ impl Server {
     }
 }
 
-/// Listening sockets bound by someone else.
-#[derive(Debug, Default)]
-pub struct Listeners {
-    pub ws: Option<std::net::TcpListener>,
-    pub push: Option<std::net::TcpListener>,
-}
-
-fn adopt(listener: std::net::TcpListener) -> Result<TcpListener, Error> {
-    listener.set_nonblocking(true).map_err(Error::Setup)?;
-    Ok(TcpListener::from_std(listener))
-}
-
-fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Error> {
-    TcpListener::bind(addr).map_err(|source| Error::Bind { what, addr, source })
-}
-
-/// The push API can send to and close every client: bound beyond loopback without a token,
-/// anyone who can reach it can.
-fn push_api_exposed(config: &Config) -> bool {
-    !config.push_listen.ip().is_loopback() && config.push_token.is_none()
+/// TLS when `--tls-cert`/`--tls-key` are set: the files are loaded now, so a bad one stops
+/// the start.
+fn security(config: &Config) -> Result<Security, Error> {
+    let Some(files) = &config.tls else {
+        return Ok(Security::Plain);
+    };
+    #[cfg(feature = "tls")]
+    {
+        let certs = crate::tls::Certs::load(&files.cert, &files.key)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        info!(
+            "TLS certificate {} (SHA-1 {})",
+            files.cert.display(),
+            certs.fingerprint()
+        );
+        Ok(Security::Tls(Arc::new(certs)))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = files;
+        Err(Error::Tls(
+            "this wscgi was built without the tls feature".into(),
+        ))
+    }
 }
 
 /// A client socket's read readiness: plain new data, or more (see [`Readable`]).
@@ -370,22 +382,5 @@ fn client_readable(event: &mio::event::Event) -> Option<Readable> {
         Some(Readable::Data)
     } else {
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_public_push_api_without_a_token_is_exposed() {
-        let mut config = Config::for_backend("http://127.0.0.1:1/");
-        assert!(!push_api_exposed(&config), "loopback");
-        config.push_listen = "[::1]:8081".parse().unwrap();
-        assert!(!push_api_exposed(&config), "IPv6 loopback");
-        config.push_listen = "0.0.0.0:8081".parse().unwrap();
-        assert!(push_api_exposed(&config), "all interfaces, no token");
-        config.push_token = Some("t".into());
-        assert!(!push_api_exposed(&config), "token set");
     }
 }

@@ -31,9 +31,10 @@ impl Claim {
         }
     }
 
-    /// The new socket, to register under the session's token.
+    /// The new socket (its TLS state, if any, moves with it), to register under the session's
+    /// token.
     pub fn socket_mut(&mut self) -> &mut TcpStream {
-        &mut self.wire.sock
+        self.wire.sock.socket_mut()
     }
 
     pub(super) fn wire(&mut self) -> &mut Wire {

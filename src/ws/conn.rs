@@ -29,6 +29,7 @@ use crate::ws::close;
 use crate::ws::outbuf::OutBuf;
 use crate::ws::queue::EventQueue;
 use crate::ws::session::Session;
+use crate::ws::transport::Transport;
 use crate::ws::wire::Wire;
 
 pub use super::limits::Limits;
@@ -148,6 +149,16 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(key: ConnKey, sock: TcpStream, remote: SocketAddr, limits: &Limits) -> Conn {
+        Conn::with_transport(key, Transport::Plain(sock), remote, limits)
+    }
+
+    /// A client whose socket is wrapped already (TLS; see `ws::transport`).
+    pub fn with_transport(
+        key: ConnKey,
+        sock: Transport,
+        remote: SocketAddr,
+        limits: &Limits,
+    ) -> Conn {
         let wire = Wire {
             sock,
             out: OutBuf::new(limits.max_outbuf),
@@ -262,7 +273,7 @@ impl Conn {
     pub fn flush(&mut self) {
         loop {
             let Some(wire) = self.wire() else { return };
-            match wire.out.write_to(&mut wire.sock) {
+            match wire.flush() {
                 Ok(true) if matches!(self.phase, Phase::Finishing { .. }) => return self.linger(),
                 // A replay after a resume goes out as the socket takes it.
                 Ok(all_written) if self.pump() && all_written => {}

@@ -6,7 +6,8 @@
 //! threads make the writes in parallel while the reactor waits (every write is non-blocking,
 //! so the wait is bounded by the work itself). Only connections with nothing queued are
 //! written to directly, so bytes stay in order; whatever a socket does not take is queued as
-//! usual afterwards, on the reactor.
+//! usual afterwards, on the reactor. Only plain sockets: a TLS connection's frames are queued
+//! and encrypted on the reactor.
 
 use std::io::{self, Write};
 use std::thread;
@@ -23,9 +24,10 @@ impl Conn {
     /// `Conn::send_message` (`Written::Directly`).
     pub fn direct_target(&self, frames: &mut Frames) -> Option<(&TcpStream, Bytes)> {
         match &self.phase {
-            // A replay owns the socket until it caught up (see `ws::replay`).
+            // TLS connections encrypt on the reactor: their frames are queued instead. A replay
+            // owns the socket until it caught up (see `ws::replay`).
             Phase::Open { wire, .. } if wire.out.is_empty() && !self.replaying() => {
-                Some((&wire.sock, frames.plain()))
+                Some((wire.sock.plain_socket()?, frames.plain()))
             }
             _ => None,
         }

@@ -164,7 +164,7 @@ impl Conn {
     pub(super) fn drop_socket(&mut self, code: u16, reason: &str) {
         // A client that only half-closed may still read: give it what is queued, best effort.
         if let Some(wire) = self.wire() {
-            let _ = wire.out.write_to(&mut wire.sock);
+            let _ = wire.flush();
         }
         // A resumable session waits for its client instead (see `ws::replay`).
         if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed)
@@ -176,13 +176,13 @@ impl Conn {
 
     /// The last bytes are out: shut down our side and wait for the client's FIN.
     pub(super) fn linger(&mut self) {
-        let Phase::Finishing { wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed)
+        let Phase::Finishing { mut wire, .. } = std::mem::replace(&mut self.phase, Phase::Closed)
         else {
             return;
         };
-        if wire.sock.shutdown(std::net::Shutdown::Write).is_ok() {
+        if wire.sock.shutdown_write().is_ok() {
             self.phase = Phase::Lingering {
-                sock: wire.sock,
+                sock: wire.sock.into_socket(),
                 since: Instant::now(),
             };
             self.discard_input();

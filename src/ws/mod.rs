@@ -22,5 +22,6 @@ mod sending;
 mod sent;
 pub mod session;
 mod timers;
+pub mod transport;
 mod utf8_stream;
 mod wire;

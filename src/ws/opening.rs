@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use log::{info, warn};
+use log::{debug, info, warn};
 use tungstenite::Bytes;
 use tungstenite::protocol::{Role, WebSocketContext};
 
@@ -34,7 +34,11 @@ impl Conn {
                 Ok(n) => head.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return self.phase = Phase::Closed,
+                // With TLS: a client that does not speak it (plain HTTP, garbage) ends here.
+                Err(e) => {
+                    debug!("{}: closed during the handshake: {e}", self.remote);
+                    return self.phase = Phase::Closed;
+                }
             }
             match handshake::parse(head) {
                 Ok(None) => continue,

@@ -5,7 +5,6 @@ use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use log::{debug, info};
-use mio::net::TcpStream;
 use tungstenite::{Bytes, Message};
 
 use tungstenite::protocol::{Role, WebSocketContext};
@@ -16,6 +15,7 @@ use crate::events::EventKind;
 use crate::ws::close;
 use crate::ws::frame;
 use crate::ws::outbuf::{Full, OutBuf};
+use crate::ws::transport::Transport;
 
 /// Messages larger than this may have grown tungstenite's read buffer (see `renew_reader`).
 const GROWN: usize = 4096;
@@ -203,7 +203,7 @@ impl Conn {
 /// What tungstenite reads from and writes to: reads come from the socket, writes go into the
 /// connection's queue (so they are ordered with our own frames and never block).
 pub(super) struct Io<'a> {
-    pub sock: &'a mut TcpStream,
+    pub sock: &'a mut Transport,
     pub out: &'a mut OutBuf,
     /// Sees every byte read, while the connection is open.
     pub frames: Option<&'a mut Boundaries>,
@@ -224,7 +224,7 @@ impl Read for Io<'_> {
             frames.feed(&buf[..n]);
         }
         if let Some(drained) = &mut self.drained {
-            **drained = n > 0 && n < buf.len();
+            **drained = n > 0 && n < buf.len() && self.sock.short_read_is_dry();
         }
         Ok(n)
     }

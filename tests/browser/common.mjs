@@ -10,12 +10,13 @@ export const WAIT = 15_000;
 setTimeout(() => { console.error("driver: overall time limit (50 s)"); process.exit(1); }, 50_000).unref();
 
 // Flags from shared/TOOLING.md section 3: no sandbox (root in a container), no GPU, no
-// background traffic.
+// background traffic; the tests' certificates are self-signed (wscgi's own TLS, nginx, Caddy).
 export const launch = () => chromium.launch({
   executablePath: "/usr/bin/chromium",
   headless: true,
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--ignore-certificate-errors"],
 });
 
 // The chat page for `name` in a fresh context of `browser` (the page reads its name from

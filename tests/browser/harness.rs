@@ -82,6 +82,16 @@ impl WscgiProc {
         self.spawn(dir);
     }
 
+    /// The running process (to send it signals).
+    pub fn pid(&self) -> libc::pid_t {
+        self.group.as_ref().expect("wscgi is running").pid()
+    }
+
+    /// The log of the running process.
+    pub fn log(&self, dir: &TempDir) -> String {
+        dir.read(&format!("wscgi-{}.log", self.starts))
+    }
+
     /// Every log of this wscgi so far (for failure messages).
     pub fn logs(&self, dir: &TempDir) -> String {
         (1..=self.starts)

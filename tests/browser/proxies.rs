@@ -2,8 +2,8 @@
 //! examples/deploy/ with ports, paths and certificates replaced. Each replaced string must occur
 //! exactly once, so the examples and these tests cannot drift apart.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
 use crate::harness::*;
 
@@ -28,23 +28,6 @@ pub fn php_fpm(dir: &TempDir, children: usize) -> Option<(Group, u16)> {
     Some((group, port))
 }
 
-/// A self-signed certificate for `localhost`, valid one day: (certificate, key).
-fn self_signed_cert(dir: &TempDir) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
-    let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
-        .args(["-subj", "/CN=localhost", "-days", "1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openssl: {err}");
-    (cert, key)
-}
-
 /// The file `name` of examples/deploy/ with each `(from, to)` replaced; every `from` must occur
 /// exactly once.
 fn deploy_file(name: &str, swaps: &[(&str, String)]) -> String {
@@ -63,7 +46,7 @@ fn deploy_file(name: &str, swaps: &[(&str, String)]) -> String {
 /// nginx on https://localhost:`port` with examples/deploy/nginx.conf (a fresh self-signed
 /// certificate; wscgi on `ws_port`; php-fpm on `fpm_port`), in the foreground.
 pub fn nginx(dir: &TempDir, port: u16, ws_port: u16, fpm_port: u16) -> Group {
-    let (cert, key) = self_signed_cert(dir);
+    let (cert, key) = crate::support::tls_client::make_cert(&dir.0, "nginx", true);
     let le = "/etc/letsencrypt/live/chat.example.com";
     let site = deploy_file(
         "nginx.conf",

@@ -17,6 +17,9 @@
 //!   [`pending_events`] (`introspect.rs`);
 //! - resume: session keys, dropping a connection with a reset, resume URLs (`resume.rs`).
 //!
+//! Not re-exported: [`tls_client`], certificates made by openssl and a rustls client for the
+//! `wss://` and `https://` tests (feature `tls`).
+//!
 //! Not re-exported: [`procs`], real programs (finding them, temp dirs, free ports, process
 //! groups killed on drop), for tests/support/php.rs and tests/browser/harness.rs; [`rooms`],
 //! channel and push-API helpers for tests/channels.rs and tests/metrics.rs.
@@ -39,6 +42,7 @@ mod raw_ws;
 mod resume;
 pub mod rooms;
 mod server;
+pub mod tls_client;
 mod wait;
 mod wire;
 

@@ -21,7 +21,7 @@ use crate::timestamps::TsStream;
 pub enum Phase {
     Connecting(TcpStream),
     Handshake {
-        stream: TcpStream,
+        stream: TsStream,
         written: usize,
         buf: Vec<u8>,
     },
@@ -74,6 +74,10 @@ pub struct Engine {
     pub open: usize,
     /// Connections before their `101`.
     pub pending: usize,
+    /// `wss://`: every connection starts a TLS session from this.
+    pub tls: Option<crate::tls::Client>,
+    /// The host part of the URL (the TLS server name).
+    pub host: String,
 }
 
 /// RFC 6455's example key and its accept value: the key only has to look like a nonce to the
@@ -110,6 +114,11 @@ impl Engine {
             last_sweep: Instant::now(),
             open: 0,
             pending: 0,
+            tls: match opts.tls {
+                true => Some(crate::tls::Client::new().map_err(io::Error::other)?),
+                false => None,
+            },
+            host: opts.host.clone(),
         })
     }
 
@@ -204,9 +213,14 @@ impl Engine {
             return;
         };
         let was_open = match &mut conn.phase {
-            Phase::Connecting(s) | Phase::Handshake { stream: s, .. } => {
+            Phase::Connecting(s) => {
                 self.pending -= 1;
                 let _ = self.poll.registry().deregister(s);
+                false
+            }
+            Phase::Handshake { stream, .. } => {
+                self.pending -= 1;
+                let _ = self.poll.registry().deregister(&mut stream.inner);
                 false
             }
             Phase::Open(ws) => {

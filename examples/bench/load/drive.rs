@@ -52,6 +52,21 @@ impl Engine {
                 if self.timestamps {
                     enable_timestamps(&stream);
                 }
+                let tls = match self.tls.as_ref().map(|t| t.session(&self.host)) {
+                    None => None,
+                    Some(Ok(session)) => Some(session),
+                    Some(Err(e)) => {
+                        conn.phase = Phase::Connecting(stream);
+                        return self.finish(id, format!("TLS: {e}"));
+                    }
+                };
+                let stream = TsStream {
+                    inner: stream,
+                    timestamps: self.timestamps,
+                    rx_ns: 0,
+                    dry: None,
+                    tls,
+                };
                 conn.phase = Phase::Handshake {
                     stream,
                     written: 0,
@@ -103,14 +118,8 @@ impl Engine {
                 match parse_upgrade(&buf, &self.accept) {
                     Ok(Some(head_len)) => {
                         let rest = buf[head_len..].to_vec();
-                        let ts = TsStream {
-                            inner: stream,
-                            timestamps: self.timestamps,
-                            rx_ns: 0,
-                            dry: None,
-                        };
                         let ws = WebSocket::from_partially_read(
-                            ts,
+                            stream,
                             rest,
                             Role::Client,
                             Some(self.config),

@@ -43,6 +43,7 @@ mod pool;
 mod procfs;
 mod stats;
 mod timestamps;
+mod tls;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -55,7 +56,9 @@ usage: bench-load SCENARIO [options]      SCENARIO: idle | echo | fanout | conne
 
 common:
   --url URL[,URL]      WebSocket URL, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/bench);
-                       several (a cluster): connections go to each in turn, same path
+                       several (a cluster): connections go to each in turn, same path;
+                       wss:// (built with --features tls): TLS, certificate not checked,
+                       no session resumption (every handshake a full one)
   --label NAME         name of the server under test, copied into the output (default server)
   --pid PID[,PID]      server process(es): memory (RSS/PSS) and CPU of their whole process
                        tree are sampled; repeatable
@@ -145,6 +148,8 @@ pub struct Opts {
     pub timestamps: bool,
     pub pids: Vec<u32>,
     pub backend_pids: Vec<u32>,
+    /// `wss://`: TLS (a build with `--features tls`).
+    pub tls: bool,
     pub push: String,
     pub push_format: String,
     pub channel: String,
@@ -181,6 +186,7 @@ impl Opts {
             timestamps: true,
             pids: Vec::new(),
             backend_pids: Vec::new(),
+            tls: false,
             push: "http://127.0.0.1:8081/channels/bench".into(),
             push_format: "raw".into(),
             channel: "bench".into(),
@@ -248,9 +254,15 @@ impl Opts {
             }
         }
         for url in url.split(',') {
-            let rest = url
-                .strip_prefix("ws://")
-                .ok_or_else(|| format!("--url must start with ws:// ({url})"))?;
+            let (tls, rest) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+                (Some(rest), _) => (false, rest),
+                (None, Some(rest)) => (true, rest),
+                _ => return Err(format!("--url must start with ws:// or wss:// ({url})")),
+            };
+            if tls && !cfg!(feature = "tls") {
+                return Err("wss:// needs bench-load built with --features tls".into());
+            }
+            o.tls = tls;
             let (host, path) = match rest.find('/') {
                 Some(at) => (&rest[..at], &rest[at..]),
                 None => (rest, "/"),

@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mio::net::TcpStream;
 use tungstenite::WebSocket;
 
+use crate::tls::{self, Session};
+
 /// The socket under tungstenite: reads with recvmsg to pick up the kernel's
 /// receive timestamp of the data just read.
 pub struct TsStream {
@@ -19,7 +21,10 @@ pub struct TsStream {
     /// `Some(true)` after a short read while the poll reported plain data: the socket is dry,
     /// and the read that would only say WouldBlock is skipped (the edge-triggered poll reports
     /// what comes later). `None` when the poll reported a close or an error: read to the end.
+    /// With TLS it is about the socket under the TLS session, which holds what it decrypted.
     pub dry: Option<bool>,
+    /// `wss://`: the TLS session reads and writes are made through (see `tls.rs`).
+    pub tls: Option<Session>,
 }
 
 /// `SO_TIMESTAMPNS` (`SO_TIMESTAMPNS_OLD`, a 64-bit timespec on 64-bit
@@ -28,6 +33,12 @@ const SO_TIMESTAMPNS: libc::c_int = 35;
 
 impl Read for TsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Taken out for the call, so that the session reads the socket through `self`.
+        if let Some(mut session) = self.tls.take() {
+            let read = tls::read(&mut session, self, buf);
+            self.tls = Some(session);
+            return read;
+        }
         if self.dry == Some(true) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -80,10 +91,16 @@ impl TsStream {
 
 impl Write for TsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf)
+        match self.tls.as_mut() {
+            Some(session) => tls::write(session, &mut self.inner, buf),
+            None => self.inner.write(buf),
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        match self.tls.as_mut() {
+            Some(session) => tls::flush(session, &mut self.inner),
+            None => self.inner.flush(),
+        }
     }
 }
 
