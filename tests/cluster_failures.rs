@@ -126,6 +126,15 @@ fn redis_stopped_and_restarted_mid_run() {
     wait_until(RECONNECT, "every instance is back", || {
         c.nodes.iter().all(|n| n.redis_up())
     });
+    // The restarted Redis kept nothing (no persistence): each instance wrote its liveness again.
+    let mut redis = c.redis.conn();
+    wait_until(RECONNECT, "three liveness keys again", || {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("wscgi:node:*")
+            .query(&mut redis)
+            .unwrap();
+        keys.len() == 3
+    });
     let r = c.nodes[2].call("POST", "/channels/room", b"after");
     assert_eq!(
         (r.status, field(&r, "other_instances")),
