@@ -27,6 +27,9 @@
 //! - [`backend`]: routes, building the request for an event, HTTP/CGI/FastCGI, retries.
 //! - [`api`]: the push API's parser, routes and responses; batch and its JSON parser.
 //! - [`channels`]: channel membership. [`metrics`]: counters and `/metrics`.
+//! - [`cluster`]: several instances as one through Redis (`--redis`, feature `redis`): the wire
+//!   format (always built), the Redis link on its own threads, waiting calls; the reactor's side
+//!   is `server::remote`.
 //! - [`static_files`]: `--static`, served by the workers. [`headers`]: header names,
 //!   lowercased and compared in one place for every parser.
 //! - `tls` (feature `tls`): the certificate and key, and TLS under a connection
@@ -40,6 +43,7 @@ pub mod backend;
 pub mod bell;
 pub mod burst_log;
 pub mod channels;
+pub mod cluster;
 pub mod config;
 pub mod conn_id;
 pub mod date;

@@ -26,11 +26,15 @@
 #                    >= 25 ms to the first delivery) and message_hwm=1,000,000
 #                    (only the fanout scenario depends on them, so only it runs)
 #   websocketd       `websocketd cat`: one process per connection, no pub/sub (no fanout)
+#   wscgi-cluster    scenario `cluster` only: three wscgi instances (built with --features
+#                    redis) joined through one redis-server (`--redis`), the subscribers split
+#                    evenly over them, publishes on the first; compared with one plain wscgi
+#                    holding all the subscribers (needs redis-server, else skipped)
 #
 # Options:
 #   --quick                  tiny sizes (CI smoke test)
 #   --repeat N               run every scenario N times, report medians (default 1)
-#   --scenarios "LIST"       subset of: idle echo echo1 fanout connect deflate (default all)
+#   --scenarios "LIST"       subset of: idle echo echo1 fanout connect cluster deflate (default all)
 #   --servers "LIST"         subset of: wscgi wscgi-tls pushpin pushpin-raised websocketd
 #   --pushpin-backend KIND   rust (default, bench-fast-backend) or python
 #                            (examples/bench/pushpin_backend.py)
@@ -54,7 +58,7 @@ INSTALL=1
 KEEP=0
 OUT=""
 PUSHPIN_BACKEND=rust
-SCENARIOS="idle echo echo1 fanout connect deflate"
+SCENARIOS="idle echo echo1 fanout connect cluster deflate"
 SERVERS="wscgi wscgi-tls pushpin pushpin-raised websocketd"
 
 while [ $# -gt 0 ]; do
@@ -80,6 +84,7 @@ if [ "$QUICK" = 1 ]; then
     ECHO_C=4; ECHO_M=100; ECHO_DUR=5; ECHO1_DUR=1
     FANOUT_NS="50"; FANOUT_K=3; FANOUT_DUR=10
     CONNECT_C=4; CONNECT_DUR=1
+    CLUSTER_N=20
     WRK_DUR=1
     DFL_SIZES="200 16384"; DFL_ECHO_C=4; DFL_ECHO_M=50; DFL_FAN_N=50; DFL_FAN_K=3
 else
@@ -87,6 +92,7 @@ else
     ECHO_C=50; ECHO_M=2000; ECHO_DUR=10; ECHO1_DUR=3
     FANOUT_NS="1000 10000"; FANOUT_K=20; FANOUT_DUR=20
     CONNECT_C=50; CONNECT_DUR=5
+    CLUSTER_N=1000
     WRK_DUR=5
     DFL_SIZES="200 16384"; DFL_ECHO_C=20; DFL_ECHO_M=500; DFL_FAN_N=1000; DFL_FAN_K=20
 fi
@@ -127,11 +133,16 @@ if wanted wscgi-tls && ! have openssl; then
     SERVERS=$(echo " $SERVERS " | sed 's/ wscgi-tls / /')
 fi
 
+HAVE_REDIS=1
+case " $SCENARIOS " in *" cluster "*)
+    have redis-server || { echo "redis-server not installed: skipping the cluster scenario" >&2; HAVE_REDIS=0; } ;;
+esac
+
 # --- build ---
 
 # The default build of wscgi is what the ws:// rows and the binary size are about; it is kept
-# aside before the build with --features tls (wscgi-tls, and a bench-load that speaks wss://
-# too) replaces target/release/wscgi.
+# aside before the builds with --features tls (wscgi-tls, and a bench-load that speaks wss://
+# too) and --features redis (the cluster scenario's instances) replace target/release/wscgi.
 BIN=$ROOT/target/bench-bin
 mkdir -p "$BIN"
 step "cargo build --release (wscgi, bench-load, bench-fast-backend)"
@@ -143,6 +154,12 @@ if wanted wscgi-tls; then
     cargo build --release --quiet --features tls --bin wscgi --example bench-load
     cp "$ROOT/target/release/wscgi" "$BIN/wscgi-tls"
     cp "$ROOT/target/release/examples/bench-load" "$BIN/bench-load"
+fi
+WSCGI_REDIS=$BIN/wscgi-redis
+if [ "$HAVE_REDIS" = 1 ] && [[ " $SCENARIOS " == *" cluster "* ]]; then
+    step "cargo build --release --features redis (wscgi for the cluster scenario)"
+    cargo build --release --quiet --features redis --bin wscgi
+    cp "$ROOT/target/release/wscgi" "$WSCGI_REDIS"
 fi
 WSCGI=$BIN/wscgi
 WSCGI_TLS=$BIN/wscgi-tls
@@ -354,9 +371,47 @@ EOF
     sleep 0.3
 }
 
+# Three instances of wscgi-redis on one redis-server; SRV_PID lists all four processes.
+start_cluster() {
+    local redis_port ports=() push0="" urls="" pids="" i port push
+    N_STARTS=$((N_STARTS + 1))
+    redis_port=$(free_port)
+    start_bg "$TMP/redis-$N_STARTS.log" redis-server --bind 127.0.0.1 --port "$redis_port" \
+        --save "" --appendonly no --dir "$TMP"
+    pids=$LAST_PID
+    wait_port "$redis_port" "$LAST_PID" 10 || { echo "redis-server did not start" >&2; return 1; }
+    for i in 1 2 3; do
+        port=$(free_port); push=$(free_port)
+        start_bg "$TMP/wscgi-cluster-$N_STARTS-$i.log" "$WSCGI_REDIS" \
+            --backend "http://127.0.0.1:$FB_PORT/" --listen "127.0.0.1:$port" \
+            --push-listen "127.0.0.1:$push" --log-level warn --redis "redis://127.0.0.1:$redis_port/"
+        pids="$pids,$LAST_PID"
+        wait_port "$port" "$LAST_PID" 20 || { echo "cluster instance $i did not start" >&2; return 1; }
+        wait_port "$push" "$LAST_PID" 20 || return 1
+        # Joined once /metrics says the Redis link is up.
+        python3 - "$push" <<'PY' || { echo "cluster instance $i did not join" >&2; return 1; }
+import sys, time, urllib.request
+for _ in range(100):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics").read().decode()
+    if "\nwscgi_redis_up 1\n" in text:
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
+PY
+        [ -n "$push0" ] || push0=$push
+        urls="$urls${urls:+,}ws://127.0.0.1:$port/bench"
+    done
+    SRV_PID=$pids; BACKEND_PID=$FB_PID
+    WS_URL=$urls
+    PUSH_URL="http://127.0.0.1:$push0/channels/bench"; PUSH_FORMAT=raw
+}
+
 stop_server() {
-    stop_tree "$SRV_PID"
-    forget "$SRV_PID"
+    local pid
+    for pid in ${SRV_PID//,/ }; do
+        stop_tree "$pid"
+        forget "$pid"
+    done
     # Let the loopback settle (sockets in TIME_WAIT, reaped children) before the next run.
     sleep 1
 }
@@ -391,8 +446,9 @@ run_load() { # KEY SERVER TIMEOUT SCENARIO ARGS...
 }
 
 scenario_on() { # KEY SERVER TIMEOUT SCENARIO ARGS...: fresh server, one run, stop
-    local server=$2
-    if ! start_server "$server"; then
+    local server=$2 started=start_server
+    [ "$server" != wscgi-cluster ] || started=start_cluster
+    if ! $started "$server"; then
         record "$1" "$server" ""
         stop_server
         return 0
@@ -467,6 +523,15 @@ for rep in $(seq "$REPEAT"); do
                     -k "$DFL_FAN_K" -b "$b" --json --duration "$FANOUT_DUR" \
                     --push @PUSH_URL@ --push-format @PUSH_FORMAT@ "${flag[@]}"
             done
+        done
+    fi
+    if has_scenario cluster && [ "$HAVE_REDIS" = 1 ]; then
+        n=$((3 * CLUSTER_N))
+        step "[$rep/$REPEAT] cluster: $n subscribers on one instance, then 3 × $CLUSTER_N on three instances through Redis"
+        for s in wscgi wscgi-cluster; do
+            scenario_on "cluster$n" "$s" $((n / 500 + FANOUT_DUR + 90)) fanout -n "$n" \
+                -k "$FANOUT_K" -b "$SIZE" --duration "$FANOUT_DUR" \
+                --push @PUSH_URL@ --push-format @PUSH_FORMAT@
         done
     fi
     if has_scenario connect; then

@@ -60,6 +60,29 @@ def ratio(a, b):
     return f"{a / b:.2f}×"
 
 
+def cluster_table(runs, keys):
+    """The cluster scenario: the same subscribers on one instance, then split over three."""
+    for k in keys:
+        if not (k and k.startswith("cluster")):
+            continue
+        n = int(k[len("cluster"):])
+        one = {f: median(runs, k, "wscgi", f) for f in ("median_last_ms", "max_last_ms", "missing")}
+        three = {f: median(runs, k, "wscgi-cluster", f) for f in one}
+        print()
+        print(f"Cluster, {n:,} subscribers: one wscgi, and three through Redis ({n // 3:,} each, "
+              "publishes on the first):")
+        print()
+        print("| metric | one instance | three instances | three / one | target |")
+        print("|---|---|---|---|---|")
+        a, b = one["median_last_ms"], three["median_last_ms"]
+        verdict = "" if a is None or b is None else (": **met**" if b <= 1.5 * a else ": **MISSED**")
+        print(f"| publish → last delivery, median ms ↓ | {fmt(a, 2)} | {fmt(b, 2)} | {ratio(b, a)} "
+              f"| ≤ 1.5×{verdict} |")
+        a, b = one["max_last_ms"], three["max_last_ms"]
+        print(f"| publish → last delivery, max ms ↓ | {fmt(a, 2)} | {fmt(b, 2)} | {ratio(b, a)} | |")
+        print(f"| deliveries missing ↓ | {fmt(one['missing'], 0)} | {fmt(three['missing'], 0)} | | 0 |")
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -212,6 +235,7 @@ def main():
                 notes.append(f"- {key} / {server}: connection failures "
                              f"{json.dumps(r['failures'])}")
                 break
+    cluster_table(runs, keys)
     if notes:
         print()
         print("Notes:")

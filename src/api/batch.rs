@@ -86,7 +86,9 @@ pub fn parse(body: &[u8]) -> Result<Vec<Result<Op, String>>, BatchError> {
     Ok(entries.into_iter().map(op).collect())
 }
 
-fn op(entry: Value) -> Result<Op, String> {
+/// One entry; also the form of an operation that one instance asks another to carry out
+/// (`cluster::wire`).
+pub(crate) fn op(entry: Value) -> Result<Op, String> {
     let Value::Object(fields) = entry else {
         return Err("entry is not an object".into());
     };
@@ -130,17 +132,17 @@ fn unknown_op(name: &str) -> String {
 }
 
 /// One entry's fields. Fields are taken by value so payloads are moved out, not copied.
-struct Entry(Vec<(String, Value)>);
+pub(crate) struct Entry(pub(crate) Vec<(String, Value)>);
 
 impl Entry {
     /// Removes and returns the first field named `key`, like [`Value::get`] would find it.
-    fn take(&mut self, key: &str) -> Option<Value> {
+    pub(crate) fn take(&mut self, key: &str) -> Option<Value> {
         let i = self.0.iter().position(|(k, _)| k == key)?;
         // `remove`, not `swap_remove`: later duplicates must stay behind earlier ones.
         Some(self.0.remove(i).1)
     }
 
-    fn string(&mut self, key: &str) -> Result<String, String> {
+    pub(crate) fn string(&mut self, key: &str) -> Result<String, String> {
         match self.take(key) {
             Some(Value::String(s)) => Ok(s),
             Some(_) => Err(format!("\"{key}\" must be a string")),
@@ -149,7 +151,7 @@ impl Entry {
     }
 
     /// `data` (a text message) or `base64` (a binary one): the bytes and whether binary.
-    fn payload(&mut self) -> Result<(Bytes, bool), String> {
+    pub(crate) fn payload(&mut self) -> Result<(Bytes, bool), String> {
         match (self.take("data"), self.take("base64")) {
             (Some(_), Some(_)) => Err("\"data\" and \"base64\" both given".into()),
             (None, None) => Err("missing \"data\" or \"base64\"".into()),
@@ -163,7 +165,7 @@ impl Entry {
         }
     }
 
-    fn exclude(&mut self) -> Result<Vec<String>, String> {
+    pub(crate) fn exclude(&mut self) -> Result<Vec<String>, String> {
         let bad = || "\"exclude\" must be an array of strings".to_string();
         match self.take("exclude") {
             None => Ok(Vec::new()),
@@ -178,7 +180,7 @@ impl Entry {
         }
     }
 
-    fn code(&mut self) -> Result<u16, String> {
+    pub(crate) fn code(&mut self) -> Result<u16, String> {
         let n = match self.take("code") {
             None => return Ok(1000),
             Some(Value::Number(n)) => n,
@@ -194,7 +196,7 @@ impl Entry {
         }
     }
 
-    fn reason(&mut self) -> Result<String, String> {
+    pub(crate) fn reason(&mut self) -> Result<String, String> {
         match self.take("reason") {
             None => Ok(String::new()),
             Some(Value::String(s)) if s.len() <= MAX_REASON => Ok(s),

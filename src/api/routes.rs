@@ -73,6 +73,8 @@ pub enum ApiError {
     BadRequest(String),
     /// The client is too slow to take more; it is being closed (503).
     SlowConsumer,
+    /// The cluster cannot be reached or did not answer in time (503); says why.
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -82,7 +84,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::BadRequest(_) => 400,
-            ApiError::SlowConsumer => 503,
+            ApiError::SlowConsumer | ApiError::Unavailable(_) => 503,
         }
     }
 }
@@ -95,6 +97,7 @@ impl fmt::Display for ApiError {
             ApiError::MethodNotAllowed(allow) => write!(f, "method not allowed (allowed: {allow})"),
             ApiError::BadRequest(why) => write!(f, "{why}"),
             ApiError::SlowConsumer => write!(f, "client too slow, connection is being closed"),
+            ApiError::Unavailable(why) => write!(f, "{why}"),
         }
     }
 }

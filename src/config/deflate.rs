@@ -1,6 +1,10 @@
 //! What the permessage-deflate options (`--no-deflate`, `--deflate-context`, `--deflate-min`,
 //! `--deflate-level`) set, and their defaults.
 
+use super::error::CliError;
+use super::sources::Sources;
+use super::values::{count, size};
+
 /// How permessage-deflate (RFC 7692) is offered to clients that ask for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deflate {
@@ -20,4 +24,15 @@ impl Default for Deflate {
             level: 1,
         }
     }
+}
+
+/// The options' permessage-deflate settings; `None` with `--no-deflate`.
+pub(super) fn deflate(s: &Sources) -> Result<Option<Deflate>, CliError> {
+    let d = Deflate::default();
+    let settings = Deflate {
+        context_takeover: s.flag("deflate-context")?,
+        min_size: s.get("deflate-min", d.min_size, |v| size(v, 0))?,
+        level: s.get("deflate-level", d.level, |v| count(v, 1, 9))?,
+    };
+    Ok((!s.flag("no-deflate")?).then_some(settings))
 }

@@ -1,4 +1,5 @@
-//! What is wrong with the command line or the environment, as wscgi says it before exiting.
+//! Why the command line or the environment was refused: one error type for every option, its
+//! message naming the option (or `WSCGI_*` variable) that gave the bad value.
 
 use std::fmt;
 

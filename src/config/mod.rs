@@ -8,17 +8,22 @@ use std::time::Duration;
 
 use crate::backend::spec::{self, Route};
 
-use getopts::{Fail, Matches, Options};
+use getopts::{Fail, Options};
 
 mod deflate;
 mod error;
+mod sources;
 #[cfg(test)]
 mod tests;
 mod usage;
 mod values;
 
 pub use deflate::Deflate;
+use deflate::deflate;
 pub use error::CliError;
+use sources::Sources;
+#[cfg(test)]
+use sources::env_name;
 pub use usage::usage;
 pub use values::ValueError;
 use values::*;
@@ -30,7 +35,8 @@ const VERSION: &str = concat!("wscgi ", env!("CARGO_PKG_VERSION"));
 const SINGLE: &str = "listen push-listen backend workers backend-timeout retries \
     max-pending max-message max-outbuf max-connections handshake-timeout \
     ping-interval event-format push-token log-level static shutdown-timeout idle-timeout origin secret log-format \
-    tls-cert tls-key deflate-min deflate-level resume-window resume-buffer resume-max-bytes";
+    tls-cert tls-key deflate-min deflate-level resume-window resume-buffer resume-max-bytes \
+    redis redis-prefix redis-node-ttl";
 
 /// Long names of the options without a value (`WSCGI_*`: 1/true/yes/on or 0/false/no/off).
 const FLAGS: &str = "no-deflate deflate-context";
@@ -125,12 +131,25 @@ pub struct Config {
     pub log_json: bool,
     /// permessage-deflate, unless `--no-deflate`.
     pub deflate: Option<Deflate>,
+    /// `--redis URL`, `--redis-prefix`, `--redis-node-ttl`: join a cluster (`None`: alone).
+    pub redis: Option<Redis>,
     /// How long a dropped resumable session is kept (`--resume-window`; `None`: resume off).
     pub resume_window: Option<Duration>,
     /// Messages kept per resumable session, in bytes (`--resume-buffer`).
     pub resume_buffer: usize,
     /// All parked sessions' messages together, in bytes (`--resume-max-bytes`).
     pub resume_max_bytes: usize,
+}
+
+/// Where the cluster's Redis is and how this instance takes part (see `cluster`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redis {
+    /// `redis://[user:password@]host:port[/db]` or `redis+unix:///path`.
+    pub url: String,
+    /// Starts every key and Redis channel wscgi uses.
+    pub prefix: String,
+    /// An instance that has not refreshed its liveness for this long counts as gone.
+    pub node_ttl: Duration,
 }
 
 impl Config {
@@ -170,6 +189,7 @@ impl Config {
             resume_window: Some(Duration::from_secs(30)),
             resume_buffer: 256 * KIB as usize,
             resume_max_bytes: 64 * MIB as usize,
+            redis: None,
         }
     }
 }
@@ -219,53 +239,6 @@ fn from_fail(fail: Fail) -> CliError {
     }
 }
 
-fn env_name(option: &str) -> String {
-    format!("WSCGI_{}", option.to_ascii_uppercase().replace('-', "_"))
-}
-
-/// Where option values come from: the command line first, then the environment.
-struct Sources<'a> {
-    m: &'a Matches,
-    env: &'a dyn Fn(&str) -> Option<String>,
-}
-
-impl Sources<'_> {
-    /// Repeats of `--pass-header` are joined into one comma list; getopts has
-    /// already refused repeats of every other option.
-    fn raw(&self, name: &str) -> Option<(String, String)> {
-        let given = self.m.opt_strs(name);
-        if !given.is_empty() {
-            return Some((format!("--{name}"), given.join(",")));
-        }
-        let var = env_name(name);
-        (self.env)(&var).map(|v| (var, v))
-    }
-
-    /// A flag: given on the command line, or its `WSCGI_*` variable says yes.
-    fn flag(&self, name: &str) -> Result<bool, CliError> {
-        if self.m.opt_present(name) {
-            return Ok(true);
-        }
-        let var = env_name(name);
-        match (self.env)(&var) {
-            None => Ok(false),
-            Some(v) => boolean(&v).map_err(|error| CliError::Value { origin: var, error }),
-        }
-    }
-
-    fn get<T>(
-        &self,
-        name: &str,
-        default: T,
-        parse: impl Fn(&str) -> Result<T, ValueError>,
-    ) -> Result<T, CliError> {
-        match self.raw(name) {
-            None => Ok(default),
-            Some((origin, v)) => parse(&v).map_err(|error| CliError::Value { origin, error }),
-        }
-    }
-}
-
 fn build(s: &Sources) -> Result<Config, CliError> {
     let routes = routes(s)?;
     let d = Config::for_backend("http://127.0.0.1/");
@@ -300,18 +273,32 @@ fn build(s: &Sources) -> Result<Config, CliError> {
         resume_buffer: s.get("resume-buffer", d.resume_buffer, |v| size(v, 1))?,
         resume_max_bytes: s.get("resume-max-bytes", d.resume_max_bytes, |v| size(v, 1))?,
         deflate: deflate(s)?,
+        redis: redis(s)?,
     })
 }
 
-/// The options' permessage-deflate settings; `None` with `--no-deflate`.
-fn deflate(s: &Sources) -> Result<Option<Deflate>, CliError> {
-    let d = Deflate::default();
-    let settings = Deflate {
-        context_takeover: s.flag("deflate-context")?,
-        min_size: s.get("deflate-min", d.min_size, |v| size(v, 0))?,
-        level: s.get("deflate-level", d.level, |v| count(v, 1, 9))?,
+/// `--redis` and the two options that only mean something with it.
+fn redis(s: &Sources) -> Result<Option<Redis>, CliError> {
+    let prefix = s.get("redis-prefix", "wscgi:".to_string(), redis_prefix)?;
+    let node_ttl = s.get("redis-node-ttl", Duration::from_secs(15), node_ttl)?;
+    let Some(url) = s.get("redis", None, |v| redis_url(v).map(Some))? else {
+        return Ok(None);
     };
-    Ok((!s.flag("no-deflate")?).then_some(settings))
+    if cfg!(not(feature = "redis")) {
+        let error = ValueError::Choice {
+            value: url,
+            expected: "a wscgi built with --features redis".into(),
+        };
+        let origin = s
+            .raw("redis")
+            .map_or("--redis".into(), |(origin, _)| origin);
+        return Err(CliError::Value { origin, error });
+    }
+    Ok(Some(Redis {
+        url,
+        prefix,
+        node_ttl,
+    }))
 }
 
 /// `--tls-cert` and `--tls-key`, both or neither; refused by a build that cannot serve TLS.

@@ -302,3 +302,44 @@ fn deflate_flags_from_command_line_and_environment() {
     }
     assert!(error(&["--deflate-min", "12X"], &[]).starts_with("--deflate-min: "));
 }
+
+#[test]
+fn redis_options() {
+    let redis = |args: &[&str], env: &[(&str, &str)]| config(args, env).redis;
+    assert_eq!(redis(&[], &[]), None, "alone unless --redis is given");
+    assert_eq!(
+        redis(&["--redis-prefix", "x:"], &[]),
+        None,
+        "a prefix alone joins nothing"
+    );
+    for bad in ["http://x", "redis://", "localhost:6379"] {
+        assert!(
+            error(&["--redis", bad], &[]).contains("--redis: invalid value"),
+            "{bad}"
+        );
+    }
+    assert!(error(&["--redis-prefix", "a b"], &[]).contains("printable ASCII"));
+    assert!(error(&["--redis-node-ttl", "100ms"], &[]).contains("out of range"));
+    let url = "redis://u:p@127.0.0.1:6379/2";
+    if cfg!(feature = "redis") {
+        let want = Redis {
+            url: url.into(),
+            prefix: "wscgi:".into(),
+            node_ttl: Duration::from_secs(15),
+        };
+        assert_eq!(redis(&["--redis", url], &[]), Some(want.clone()));
+        let from_env = [
+            ("WSCGI_REDIS", "redis+unix:///run/redis.sock"),
+            ("WSCGI_REDIS_PREFIX", "app1:"),
+        ];
+        let got = redis(&["--redis-node-ttl", "2s"], &from_env).expect("joined");
+        assert_eq!(
+            (got.url.as_str(), got.prefix.as_str()),
+            ("redis+unix:///run/redis.sock", "app1:")
+        );
+        assert_eq!(got.node_ttl, Duration::from_secs(2));
+    } else {
+        let e = error(&["--redis", url], &[]);
+        assert!(e.contains("built with --features redis"), "{e}");
+    }
+}

@@ -85,6 +85,18 @@ Resume (clients that add wscgi-resume=KEY to their URL):
   --resume-max-bytes SIZE  all parked sessions' messages together; over it,
                            the oldest parked sessions end first (default 64MiB)
 
+Cluster (wscgi built with --features redis):
+  --redis URL              share channels, pushes and presence with every
+                           wscgi on this Redis: redis://[user:password@]
+                           host:port[/db] or redis+unix:///path/to/socket
+                           (default none: this instance alone)
+  --redis-prefix PREFIX    starts every Redis key and channel wscgi uses;
+                           instances with the same prefix form one cluster
+                           (default wscgi:)
+  --redis-node-ttl DUR     an instance that stops refreshing its liveness
+                           (every third of this) counts as gone after it
+                           (default 15s)
+
 Shutdown:
   --shutdown-timeout DUR   on SIGTERM/SIGINT, time to close clients (1001) and
                            deliver their last events (default 10s)

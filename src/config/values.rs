@@ -164,6 +164,45 @@ pub(super) fn duration(v: &str) -> Result<Duration, ValueError> {
     in_range(v, millis(v)?, 1, DAY_MS, show).map(Duration::from_millis)
 }
 
+/// `redis://[user:password@]host:port[/db]` or `redis+unix:///path/to/redis.sock`; the
+/// Redis client checks the rest when it connects.
+pub(super) fn redis_url(v: &str) -> Result<String, ValueError> {
+    let known = ["redis://", "redis+unix://"];
+    match known
+        .iter()
+        .any(|scheme| v.starts_with(scheme) && v.len() > scheme.len())
+    {
+        true => Ok(v.to_string()),
+        false => Err(ValueError::Choice {
+            value: v.into(),
+            expected: "redis://[user:password@]host:port[/db] or redis+unix:///path".into(),
+        }),
+    }
+}
+
+/// Printable ASCII without spaces, at most 64 bytes: it starts every Redis key and channel.
+pub(super) fn redis_prefix(v: &str) -> Result<String, ValueError> {
+    match v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()) {
+        true => Ok(v.to_string()),
+        false => Err(ValueError::Choice {
+            value: v.into(),
+            expected: "at most 64 printable ASCII characters without spaces".into(),
+        }),
+    }
+}
+
+/// Liveness is refreshed three times per TTL, and Redis expires keys in milliseconds.
+pub(super) fn node_ttl(v: &str) -> Result<Duration, ValueError> {
+    let ttl = duration(v)?;
+    match ttl >= Duration::from_millis(300) {
+        true => Ok(ttl),
+        false => Err(ValueError::OutOfRange {
+            value: v.into(),
+            range: "300ms-24h".into(),
+        }),
+    }
+}
+
 pub(super) fn ping_interval(v: &str) -> Result<Option<Duration>, ValueError> {
     if v.eq_ignore_ascii_case("off") || millis(v)? == Some(0) {
         return Ok(None);

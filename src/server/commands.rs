@@ -2,11 +2,13 @@
 
 use super::fanout::Fanout;
 use super::hub::Hub;
+use super::presence::{channels_response, connections_response, json_array, members_response};
 use crate::api::batch::Op;
-use crate::api::json::{self, Object};
+use crate::api::json::Object;
 use crate::api::response::Response;
 use crate::api::routes::{ApiError, Command};
 use crate::conn_id::ConnKey;
+use crate::metrics::Gauges;
 use crate::ws::conn::{Accepted, Conn, SendError, Written};
 use crate::ws::message::{Frames, Message};
 
@@ -32,23 +34,28 @@ impl Hub {
                 let key = self.open_conn(&id)?.key;
                 Ok(Response::json(200, self.describe(key)))
             }
-            Command::ListConnections { channel } => Ok(self.list_connections(channel.as_deref())),
-            Command::ListChannels => Ok(self.list_channels()),
-            Command::ChannelInfo { name } => self.channel_info(&name),
+            Command::ListConnections { channel } => Ok(connections_response(
+                self.connection_ids(channel.as_deref()),
+            )),
+            Command::ListChannels => Ok(channels_response(self.channel_counts())),
+            Command::ChannelInfo { name } => {
+                members_response(&name, self.member_ids(&name).unwrap_or_default())
+            }
             Command::Publish {
                 channel,
                 data,
                 binary,
                 exclude,
             } => {
-                let message = Message::new(binary, data);
-                let fanout = self.fan_out(|r| {
-                    let exclude = r.exclusions(&exclude, None);
-                    r.publish(std::slice::from_ref(&channel), &message, &exclude)
-                });
+                let fanout = self.publish_here(
+                    std::slice::from_ref(&channel),
+                    Message::new(binary, data),
+                    &exclude,
+                );
                 Ok(fanout_response(
                     fanout,
                     Object::new().str("channel", &channel),
+                    None,
                 ))
             }
             Command::Broadcast {
@@ -57,14 +64,13 @@ impl Hub {
                 binary,
                 exclude,
             } => {
-                let message = Message::new(binary, data);
-                let fanout = self.fan_out(|r| {
-                    let exclude = r.exclusions(&exclude, None);
-                    r.broadcast(prefix.as_deref(), &message, &exclude)
-                });
+                let fanout =
+                    self.broadcast_here(prefix.as_deref(), Message::new(binary, data), &exclude);
+                let path = prefix.as_deref().unwrap_or("/");
                 Ok(fanout_response(
                     fanout,
-                    Object::new().str("path", prefix.as_deref().unwrap_or("/")),
+                    Object::new().str("path", path),
+                    None,
                 ))
             }
             Command::Subscribe { channel, id } => {
@@ -99,10 +105,7 @@ impl Hub {
             };
             results.push(with_status(&response));
         }
-        let body = Object::new()
-            .num("count", results.len() as u64)
-            .raw("results", &format!("[{}]", results.join(",")));
-        Response::json(200, body.finish())
+        batch_response(&results)
     }
 
     /// The connection with this public id, if it takes messages: open, or a session waiting
@@ -147,6 +150,51 @@ impl Hub {
         }
     }
 
+    /// One message to this instance's members of `channels`, except the `exclude` ids.
+    pub(super) fn publish_here(
+        &mut self,
+        channels: &[String],
+        message: Message,
+        exclude: &[String],
+    ) -> Fanout {
+        self.fan_out(|r| {
+            let exclude = r.exclusions(exclude, None);
+            r.publish(channels, &message, &exclude)
+        })
+    }
+
+    /// One message to this instance's clients whose path starts with `prefix`.
+    pub(super) fn broadcast_here(
+        &mut self,
+        prefix: Option<&str>,
+        message: Message,
+        exclude: &[String],
+    ) -> Fanout {
+        self.fan_out(|r| {
+            let exclude = r.exclusions(exclude, None);
+            r.broadcast(prefix, &message, &exclude)
+        })
+    }
+
+    /// Values for `/metrics` that are read, not counted.
+    pub(super) fn gauges(&self) -> Gauges {
+        let mut g = Gauges {
+            all_connections: self.clients.len(),
+            queued_jobs: self.pool.queued(),
+            saturation_paused: self.paused.len(),
+            channels: self.channels.list().len(),
+            parked_sessions: self.sessions.parked().0,
+            parked_bytes: self.sessions.parked().1,
+            ..Gauges::default()
+        };
+        for (_, conn) in &self.clients {
+            g.open_connections += usize::from(conn.is_open());
+            g.pending_events += conn.waiting_events();
+            g.live_traffic.add(conn.traffic());
+        }
+        g
+    }
+
     fn health(&self) -> Response {
         let body = Object::new()
             .str("status", "ok")
@@ -155,72 +203,9 @@ impl Hub {
             .finish();
         Response::json(200, body)
     }
-
-    fn list_connections(&self, channel: Option<&str>) -> Response {
-        let keys: Vec<ConnKey> = match channel {
-            Some(name) => self
-                .channels
-                .members(name)
-                .map(|m| m.iter().copied().collect())
-                .unwrap_or_default(),
-            None => self
-                .clients
-                .iter()
-                .filter(|(_, c)| c.takes_messages())
-                .map(|(_, c)| c.key)
-                .collect(),
-        };
-        let ids = self.ids_of(&keys);
-        let body = Object::new()
-            .num("count", ids.len() as u64)
-            .raw("connections", &json_array(&ids))
-            .finish();
-        Response::json(200, body)
-    }
-
-    fn list_channels(&self) -> Response {
-        let mut items = Vec::new();
-        for (name, members) in self.channels.list() {
-            items.push(
-                Object::new()
-                    .str("name", name)
-                    .num("members", members as u64)
-                    .finish(),
-            );
-        }
-        let body = Object::new()
-            .num("count", items.len() as u64)
-            .raw("channels", &format!("[{}]", items.join(",")));
-        Response::json(200, body.finish())
-    }
-
-    fn channel_info(&self, name: &str) -> Result<Response, ApiError> {
-        let members = self
-            .channels
-            .members(name)
-            .ok_or_else(|| ApiError::NotFound(format!("channel {name}")))?;
-        let keys: Vec<ConnKey> = members.iter().copied().collect();
-        let ids = self.ids_of(&keys);
-        let body = Object::new()
-            .str("name", name)
-            .num("count", ids.len() as u64)
-            .raw("members", &json_array(&ids));
-        Ok(Response::json(200, body.finish()))
-    }
-
-    /// Public ids of these keys, sorted so answers are stable.
-    fn ids_of(&self, keys: &[ConnKey]) -> Vec<String> {
-        let mut ids: Vec<String> = keys
-            .iter()
-            .filter_map(|k| self.clients.get(k.index).filter(|c| c.key == *k))
-            .filter_map(|c| c.info().map(|i| i.id.clone()))
-            .collect();
-        ids.sort_unstable();
-        ids
-    }
 }
 
-fn command_of(op: Op) -> Command {
+pub(super) fn command_of(op: Op) -> Command {
     match op {
         Op::Send { id, data, binary } => Command::Send { id, data, binary },
         Op::Publish {
@@ -240,8 +225,16 @@ fn command_of(op: Op) -> Command {
     }
 }
 
+/// The answer to `/batch`: each operation's result, with its status, in order.
+pub(super) fn batch_response(results: &[String]) -> Response {
+    let body = Object::new()
+        .num("count", results.len() as u64)
+        .raw("results", &format!("[{}]", results.join(",")));
+    Response::json(200, body.finish())
+}
+
 /// A response's JSON object with its status as the first field: `{"status":200,...}`.
-fn with_status(response: &Response) -> String {
+pub(super) fn with_status(response: &Response) -> String {
     match response.body.strip_prefix('{') {
         Some(rest) if rest.trim() != "}" => format!("{{\"status\":{},{rest}", response.status),
         _ => format!("{{\"status\":{}}}", response.status),
@@ -249,13 +242,18 @@ fn with_status(response: &Response) -> String {
 }
 
 /// 200 when at least one client got the message (or keeps it for a resume: `queued`), 404
-/// when nobody did.
-fn fanout_response(fanout: Fanout, obj: Object) -> Response {
+/// when nobody did. In a cluster, `others` is how many other instances received it (their
+/// clients may have).
+pub(super) fn fanout_response(fanout: Fanout, obj: Object, others: Option<u64>) -> Response {
     let obj = obj
         .num("delivered", fanout.delivered as u64)
         .num("queued", fanout.queued as u64)
         .num("skipped", fanout.skipped as u64);
-    if fanout.delivered + fanout.queued > 0 {
+    let obj = match others {
+        Some(n) => obj.num("other_instances", n),
+        None => obj,
+    };
+    if fanout.delivered + fanout.queued > 0 || others.is_some_and(|n| n > 0) {
         Response::json(200, obj.bool("ok", true).finish())
     } else {
         Response::json(
@@ -272,18 +270,6 @@ fn membership(channel: &str, id: &str, subscribed: bool) -> Response {
         .str("id", id)
         .bool("subscribed", subscribed);
     Response::json(200, body.finish())
-}
-
-fn json_array(items: &[String]) -> String {
-    let mut out = String::from("[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json::escape_into(&mut out, item);
-    }
-    out.push(']');
-    out
 }
 
 impl Hub {

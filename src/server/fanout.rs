@@ -54,6 +54,27 @@ impl Routing {
     }
 }
 
+#[cfg(feature = "redis")]
+impl Routing {
+    /// The publish for the other cluster instances, if the reply publishes. `self` in
+    /// `WS-Exclude` is the sender, which is here, so it is left out.
+    pub fn beyond(&self) -> Option<crate::cluster::wire::Publish> {
+        let message = self.message.as_ref()?;
+        Some(crate::cluster::wire::Publish {
+            audience: crate::cluster::wire::Audience::Channels(self.publish.clone()),
+            data: message.payload.clone(),
+            binary: message.binary,
+            exclude: self
+                .exclude
+                .iter()
+                .filter(|id| *id != "self")
+                .cloned()
+                .collect(),
+            from: None,
+        })
+    }
+}
+
 /// How a fan-out went: clients that got the message queued, and targets that could not take it
 /// (closed meanwhile, or too slow and now being closed).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use crate::burst_log::BurstLog;
 use crate::channels::Channels;
 use crate::conn_id::{ConnKey, Generations};
 use crate::events::{Done, EventKind, EventName, Job, Work};
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::Metrics;
 use crate::pool::Pool;
 use crate::server::token;
 use crate::ws::close;
@@ -52,7 +52,7 @@ pub struct Hub {
     held: HashSet<ConnKey>,
     /// Connections that stopped reading while the server was saturated: read again when it
     /// ends, without looking at every other connection.
-    paused: HashSet<ConnKey>,
+    pub(super) paused: HashSet<ConnKey>,
     /// Set once shutdown began: every connection that opens is closed with 1001.
     shutting_down: bool,
     /// Backend failures (after retries), logged once per burst.
@@ -67,6 +67,10 @@ pub struct Hub {
     pub security: Security,
     /// Resumable sessions by key, and the parked ones' budget (see `sessions.rs`).
     pub(super) sessions: Sessions,
+    /// In a cluster: publishes of backend replies (`WS-Publish`) still to go to the other
+    /// instances; the server hands them to the Redis link after each wake-up.
+    #[cfg(feature = "redis")]
+    pub(super) outbox: Option<Vec<crate::cluster::wire::Publish>>,
 }
 
 impl Hub {
@@ -99,6 +103,8 @@ impl Hub {
             writers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             security: Security::Plain,
             sessions,
+            #[cfg(feature = "redis")]
+            outbox: None,
         }
     }
 
@@ -194,6 +200,10 @@ impl Hub {
             conn.shut_down(&self.limits);
         }
         if let Some(routing) = routing {
+            #[cfg(feature = "redis")]
+            if let Some(outbox) = &mut self.outbox {
+                outbox.extend(routing.beyond());
+            }
             self.fan_out(|r| r.route(key, routing));
         }
         self.after(key);
@@ -375,24 +385,5 @@ impl Hub {
         {
             self.metrics.slow_consumer_closes += 1;
         }
-    }
-
-    /// Values for `/metrics` that are read, not counted.
-    pub(super) fn gauges(&self) -> Gauges {
-        let mut g = Gauges {
-            all_connections: self.clients.len(),
-            queued_jobs: self.pool.queued(),
-            saturation_paused: self.paused.len(),
-            channels: self.channels.list().len(),
-            parked_sessions: self.sessions.parked().0,
-            parked_bytes: self.sessions.parked().1,
-            ..Gauges::default()
-        };
-        for (_, conn) in &self.clients {
-            g.open_connections += usize::from(conn.is_open());
-            g.pending_events += conn.waiting_events();
-            g.live_traffic.add(conn.traffic());
-        }
-        g
     }
 }

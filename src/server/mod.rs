@@ -6,7 +6,11 @@ mod clients;
 mod commands;
 mod fanout;
 mod hub;
+mod listeners;
+mod presence;
 mod push_conns;
+#[cfg(feature = "redis")]
+mod remote;
 mod reset;
 mod sessions;
 pub mod token;
@@ -38,6 +42,8 @@ use reset::ResetTry;
 use sessions::Sessions;
 use token::Target;
 
+pub use listeners::Listeners;
+
 /// How often timers (pings, handshake and close timeouts) are checked.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -60,6 +66,9 @@ pub struct Server {
     /// accept() failed (e.g. out of file descriptors); try again at the next tick.
     accept_paused: bool,
     accept_errors: BurstLog,
+    /// This instance's part in a cluster (`--redis`).
+    #[cfg(feature = "redis")]
+    remote: Option<remote::Remote>,
 }
 
 /// Serving, or finishing the work in hand before exiting.
@@ -96,12 +105,12 @@ impl Server {
         let security = security(&config)?;
         let poll = Poll::new().map_err(Error::Setup)?;
         let mut listener = match given.ws {
-            Some(l) => adopt(l)?,
-            None => bind(config.listen, "WebSocket clients")?,
+            Some(l) => listeners::adopt(l)?,
+            None => listeners::bind(config.listen, "WebSocket clients")?,
         };
         let mut push_listener = match given.push {
-            Some(l) => adopt(l)?,
-            None => bind(config.push_listen, "the push API")?,
+            Some(l) => listeners::adopt(l)?,
+            None => listeners::bind(config.push_listen, "the push API")?,
         };
         let registry = poll.registry();
         registry
@@ -110,13 +119,7 @@ impl Server {
         registry
             .register(&mut push_listener, token::PUSH_LISTENER, Interest::READABLE)
             .map_err(Error::Setup)?;
-        if push_api_exposed(&config) {
-            warn!(
-                "THE PUSH API ON {} IS OPEN TO THE NETWORK WITHOUT --push-token: anyone who can reach it can \
-                 send to and close your clients",
-                config.push_listen
-            );
-        }
+        listeners::warn_if_exposed(&config);
         let waker = Waker::new(registry, token::WAKER).map_err(Error::Setup)?;
         let bell = Arc::new(Bell::new(waker));
         let (done_tx, done_rx) = mpsc::channel();
@@ -135,8 +138,12 @@ impl Server {
         // The queue holds at most one job per connection; beyond 64 per worker, new clients would
         // only wait behind everyone else, so they are turned away instead.
         let queue_cap = 64 * config.workers;
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut limits = Limits::from_config(&config);
+        #[cfg(feature = "redis")]
+        let remote = remote::join(&config, &bell, &mut limits)?;
         let mut hub = Hub::new(
-            Limits::from_config(&config),
+            limits,
             config.max_connections,
             queue_cap,
             pool,
@@ -147,8 +154,14 @@ impl Server {
                 config.resume_max_bytes,
             ),
         );
+        #[cfg(feature = "redis")]
+        if remote.is_some() {
+            hub.outbox = Some(Vec::new());
+        }
         hub.security = security;
         Ok(Server {
+            #[cfg(feature = "redis")]
+            remote,
             poll,
             listener,
             push_listener,
@@ -200,6 +213,15 @@ impl Server {
     /// accepting, closes every client with 1001, and delivers every queued event and every close
     /// event to the backend before returning (or until `--shutdown-timeout` passes).
     pub fn run(mut self) -> Result<(), Error> {
+        let result = self.serve();
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &mut self.remote {
+            remote.leave();
+        }
+        result
+    }
+
+    fn serve(&mut self) -> Result<(), Error> {
         let scheme = match self.hub.security.is_tls() {
             true => "wss",
             false => "ws",
@@ -306,10 +328,14 @@ impl Server {
                 Completion::Static { key, response } => self.hub.on_static(key, response),
             }
         }
+        #[cfg(feature = "redis")]
+        self.on_cluster();
     }
 
     fn tick(&mut self, now: Instant) {
         self.hub.tick(now);
+        #[cfg(feature = "redis")]
+        self.cluster_tick(now);
         self.accept_errors.tick(now);
         if self.accept_paused {
             self.accept_clients();
@@ -320,13 +346,6 @@ impl Server {
         self.api.retain(|_, conn| !conn.is_closed());
         self.reset.retry(now, &mut self.hub);
     }
-}
-
-/// Listening sockets bound by someone else.
-#[derive(Debug, Default)]
-pub struct Listeners {
-    pub ws: Option<std::net::TcpListener>,
-    pub push: Option<std::net::TcpListener>,
 }
 
 /// TLS when `--tls-cert`/`--tls-key` are set: the files are loaded now, so a bad one stops
@@ -355,21 +374,6 @@ fn security(config: &Config) -> Result<Security, Error> {
     }
 }
 
-fn adopt(listener: std::net::TcpListener) -> Result<TcpListener, Error> {
-    listener.set_nonblocking(true).map_err(Error::Setup)?;
-    Ok(TcpListener::from_std(listener))
-}
-
-fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Error> {
-    TcpListener::bind(addr).map_err(|source| Error::Bind { what, addr, source })
-}
-
-/// The push API can send to and close every client: bound beyond loopback without a token,
-/// anyone who can reach it can.
-fn push_api_exposed(config: &Config) -> bool {
-    !config.push_listen.ip().is_loopback() && config.push_token.is_none()
-}
-
 /// A client socket's read readiness: plain new data, or more (see [`Readable`]).
 fn client_readable(event: &mio::event::Event) -> Option<Readable> {
     if event.is_read_closed() || event.is_error() {
@@ -378,22 +382,5 @@ fn client_readable(event: &mio::event::Event) -> Option<Readable> {
         Some(Readable::Data)
     } else {
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_public_push_api_without_a_token_is_exposed() {
-        let mut config = Config::for_backend("http://127.0.0.1:1/");
-        assert!(!push_api_exposed(&config), "loopback");
-        config.push_listen = "[::1]:8081".parse().unwrap();
-        assert!(!push_api_exposed(&config), "IPv6 loopback");
-        config.push_listen = "0.0.0.0:8081".parse().unwrap();
-        assert!(push_api_exposed(&config), "all interfaces, no token");
-        config.push_token = Some("t".into());
-        assert!(!push_api_exposed(&config), "token set");
     }
 }

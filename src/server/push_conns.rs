@@ -3,14 +3,14 @@
 
 use std::io;
 
-use log::{info, warn};
+use log::{log, warn};
 use mio::Interest;
 
 use super::{Server, token};
-use crate::api::conn::ApiConn;
+use crate::api::conn::{Answer, ApiConn};
 use crate::api::request::Request;
 use crate::api::response::Response;
-use crate::api::routes;
+use crate::api::routes::{self, ApiError};
 
 /// Most simultaneous push-API connections; more are refused at accept.
 const MAX_API_CONNECTIONS: usize = 1024;
@@ -53,14 +53,31 @@ impl Server {
         };
         if readable {
             let (hub, token) = (&mut self.hub, self.push_token.as_deref());
-            let mut handle = |req: &Request| -> Response {
-                match routes::route(req, token).and_then(|command| hub.execute(command)) {
-                    Ok(response) => response,
-                    Err(e) => {
-                        info!("push API {:?} {}: {} {e}", req.method, req.path, e.status());
-                        Response::error(&e)
+            #[cfg(feature = "redis")]
+            let remote = &mut self.remote;
+            let mut handle = |req: &Request| -> Answer {
+                let answer = routes::route(req, token).and_then(|command| {
+                    #[cfg(feature = "redis")]
+                    if let Some(remote) = remote.as_mut() {
+                        return remote.execute(hub, command, index);
                     }
-                }
+                    hub.execute(command).map(Answer::Now)
+                });
+                answer.unwrap_or_else(|e| {
+                    // A Redis outage is logged once, when it starts; not once more per call.
+                    let level = match e {
+                        ApiError::Unavailable(_) => log::Level::Debug,
+                        _ => log::Level::Info,
+                    };
+                    log!(
+                        level,
+                        "push API {:?} {}: {} {e}",
+                        req.method,
+                        req.path,
+                        e.status()
+                    );
+                    Answer::Now(Response::error(&e))
+                })
             };
             conn.on_readable(self.max_message, &mut handle);
         }
@@ -69,6 +86,37 @@ impl Server {
         }
         if conn.is_closed() {
             self.api.remove(index);
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Server {
+    /// What the Redis link reported: carried out here, and answers for waiting connections.
+    pub(super) fn on_cluster(&mut self) {
+        if let Some(remote) = &mut self.remote {
+            let ready = remote.on_link(&mut self.hub);
+            self.answer_later(ready);
+        }
+    }
+
+    pub(super) fn cluster_tick(&mut self, now: std::time::Instant) {
+        if let Some(remote) = &mut self.remote {
+            remote.flush_outbox(&mut self.hub);
+            let ready = remote.tick(&mut self.hub, now);
+            self.answer_later(ready);
+        }
+    }
+
+    /// Answers that waited for other instances; a connection that went away meanwhile (its
+    /// slot may hold a newer one, with another ticket) gets nothing.
+    fn answer_later(&mut self, ready: Vec<super::remote::Ready>) {
+        for r in ready {
+            match self.api.get_mut(r.index) {
+                Some(conn) if conn.waiting_for() == Some(r.ticket) => conn.resume(&r.response),
+                _ => continue,
+            }
+            self.on_api_ready(r.index, true, true);
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct Limits {
     /// permessage-deflate for clients that offer it (`None`: `--no-deflate`).
     pub deflate: Option<config::Deflate>,
     pub max_message: usize,
+    /// Starts every connection id: this instance's node tag in a cluster, else empty.
+    pub id_prefix: String,
 }
 
 impl Limits {
@@ -71,6 +73,7 @@ impl Limits {
             resume_buffer: config.resume_buffer,
             deflate: config.deflate,
             max_message: config.max_message,
+            id_prefix: String::new(),
         }
     }
 }

@@ -150,7 +150,7 @@ impl Conn {
         limits: &Limits,
     ) {
         let id = match random::new_id() {
-            Ok(id) => id,
+            Ok(id) => format!("{}{id}", limits.id_prefix),
             Err(e) => {
                 warn!("no connection id: {e}");
                 return self.reject(

@@ -75,13 +75,7 @@ pub fn nginx(dir: &TempDir, port: u16, ws_port: u16, fpm_port: u16) -> Group {
     );
     let d = dir.0.display();
     dir.write("site.conf", &site);
-    // As root, workers would run as nobody, who may not enter a 0700 temp dir.
-    // SAFETY: geteuid(2) has no preconditions.
-    let user = if unsafe { libc::geteuid() } == 0 {
-        "user root;"
-    } else {
-        ""
-    };
+    let user = crate::support::procs::nginx_user();
     let temp: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
         .iter()
         .map(|t| format!("    {t}_temp_path {d}/{t};\n"))
@@ -95,15 +89,7 @@ pub fn nginx(dir: &TempDir, port: u16, ws_port: u16, fpm_port: u16) -> Group {
              include {d}/site.conf;\n}}\n"
         ),
     );
-    let mut cmd = Command::new("nginx");
-    cmd.arg("-p")
-        .arg(&dir.0)
-        .arg("-e")
-        .arg(dir.path("error.log"));
-    cmd.arg("-c").arg(conf).args(["-g", "daemon off;"]);
-    let mut group = Group::spawn(cmd, "nginx", &dir.path("nginx.out"));
-    group.wait_ready("nginx", &dir.path("error.log"), || listening(port));
-    group
+    crate::support::procs::nginx(dir, &conf, port)
 }
 
 /// Caddy on https://localhost:`port` with examples/deploy/Caddyfile: its own local CA instead

@@ -71,6 +71,31 @@ pub fn skip(why: &str, what: &str) {
     let _ = std::io::stderr().write_all(note.as_bytes());
 }
 
+/// nginx in the foreground with the config file `conf` (prefix and logs in `dir`), once it
+/// listens on `port`.
+pub fn nginx(dir: &TempDir, conf: &Path, port: u16) -> Group {
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-p")
+        .arg(&dir.0)
+        .arg("-e")
+        .arg(dir.path("error.log"));
+    cmd.arg("-c").arg(conf).args(["-g", "daemon off;"]);
+    let mut group = Group::spawn(cmd, "nginx", &dir.path("nginx.out"));
+    group.wait_ready("nginx", &dir.path("error.log"), || listening(port));
+    group
+}
+
+/// The `user` line of an nginx config: as root, workers would run as nobody, who may not enter
+/// a 0700 temp dir.
+pub fn nginx_user() -> &'static str {
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        "user root;"
+    } else {
+        ""
+    }
+}
+
 /// A directory of its own under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 

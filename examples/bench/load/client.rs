@@ -62,7 +62,9 @@ pub struct Engine {
     pub events: Events,
     pub conns: Vec<Option<Conn>>,
     pub free: Vec<usize>,
-    pub addr: SocketAddr,
+    /// Connections go to each in turn.
+    pub addrs: Vec<SocketAddr>,
+    pub started: usize,
     pub request: Vec<u8>,
     pub accept: String,
     pub config: WebSocketConfig,
@@ -105,7 +107,8 @@ impl Engine {
             events: Events::with_capacity(4096),
             conns: Vec::new(),
             free: Vec::new(),
-            addr: opts.addr,
+            addrs: opts.addrs.clone(),
+            started: 0,
             request,
             accept: WS_ACCEPT.to_string(),
             // Small buffers: the generator holds up to 10,000 of these.
@@ -129,7 +132,9 @@ impl Engine {
 
     /// Starts one connection; its id comes back in the events.
     pub fn connect(&mut self) -> Result<usize, String> {
-        let mut stream = TcpStream::connect(self.addr).map_err(|e| format!("connect: {e}"))?;
+        let addr = self.addrs[self.started % self.addrs.len()];
+        self.started += 1;
+        let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
         let id = match self.free.pop() {
             Some(id) => id,
             None => {

@@ -56,7 +56,8 @@ const USAGE: &str = "\
 usage: bench-load SCENARIO [options]      SCENARIO: idle | echo | fanout | connect
 
 common:
-  --url URL            WebSocket URL, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/bench);
+  --url URL[,URL]      WebSocket URL, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/bench);
+                       several (a cluster): connections go to each in turn, same path;
                        wss:// (built with --features tls): TLS, certificate not checked,
                        no session resumption (every handshake a full one)
   --label NAME         name of the server under test, copied into the output (default server)
@@ -134,7 +135,8 @@ fn main() -> ExitCode {
 pub struct Opts {
     pub scenario: String,
     pub label: String,
-    pub addr: SocketAddr,
+    /// Where connections go, in turn (several: the instances of a cluster).
+    pub addrs: Vec<SocketAddr>,
     pub host: String,
     pub path: String,
     pub connections: usize,
@@ -174,7 +176,7 @@ impl Opts {
         let mut o = Opts {
             scenario,
             label: "server".into(),
-            addr: "127.0.0.1:8080".parse().expect("literal"),
+            addrs: Vec::new(),
             host: "127.0.0.1:8080".into(),
             path: "/bench".into(),
             connections: defaults.0,
@@ -265,26 +267,29 @@ impl Opts {
                 other => return Err(format!("unknown option {other}")),
             }
         }
-        let (tls, rest) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
-            (Some(rest), _) => (false, rest),
-            (None, Some(rest)) => (true, rest),
-            _ => return Err(format!("--url must start with ws:// or wss:// ({url})")),
-        };
-        if tls && !cfg!(feature = "tls") {
-            return Err("wss:// needs bench-load built with --features tls".into());
+        for url in url.split(',') {
+            let (tls, rest) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+                (Some(rest), _) => (false, rest),
+                (None, Some(rest)) => (true, rest),
+                _ => return Err(format!("--url must start with ws:// or wss:// ({url})")),
+            };
+            if tls && !cfg!(feature = "tls") {
+                return Err("wss:// needs bench-load built with --features tls".into());
+            }
+            o.tls = tls;
+            let (host, path) = match rest.find('/') {
+                Some(at) => (&rest[..at], &rest[at..]),
+                None => (rest, "/"),
+            };
+            let addr = host
+                .to_socket_addrs()
+                .map_err(|e| format!("--url {url}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("--url {url}: no address"))?;
+            o.addrs.push(addr);
+            o.host = host.to_string();
+            o.path = path.to_string();
         }
-        o.tls = tls;
-        let (host, path) = match rest.find('/') {
-            Some(at) => (&rest[..at], &rest[at..]),
-            None => (rest, "/"),
-        };
-        o.addr = host
-            .to_socket_addrs()
-            .map_err(|e| format!("--url {url}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("--url {url}: no address"))?;
-        o.host = host.to_string();
-        o.path = path.to_string();
         if o.connections == 0 {
             return Err("--connections must be at least 1".into());
         }
