@@ -22,11 +22,16 @@ use tungstenite::Message;
 fn socket_activation_hands_over_both_listeners() {
     let dir = TempDir::new("activate");
     let backend = TestBackend::echo();
-    // --listen and --push-listen name ports nobody uses: wscgi must take fd 3 and 4 instead.
-    let (unused_ws, unused_push) = (free_port(), free_port());
+    // --listen and --push-listen name ports the test itself listens on, so that nothing else
+    // can take them meanwhile: wscgi must take fd 3 and 4 instead (binding these would fail).
+    let held_ws = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_push = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    for held in [&held_ws, &held_push] {
+        held.set_nonblocking(true).unwrap();
+    }
     let (ws_listen, push_listen) = (
-        format!("127.0.0.1:{unused_ws}"),
-        format!("127.0.0.1:{unused_push}"),
+        held_ws.local_addr().unwrap().to_string(),
+        held_push.local_addr().unwrap().to_string(),
     );
     let args = [
         "--backend",
@@ -60,10 +65,12 @@ fn socket_activation_hands_over_both_listeners() {
         "{}",
         health.body_str()
     );
-    assert!(
-        !listening(unused_ws) && !listening(unused_push),
-        "wscgi bound --listen itself"
-    );
+    for held in [&held_ws, &held_push] {
+        assert!(
+            held.accept().is_err(),
+            "a client reached --listen/--push-listen rather than fd 3/4"
+        );
+    }
     let log = dir.read("activate.log");
     assert!(
         log.contains("Execing"),

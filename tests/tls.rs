@@ -3,7 +3,8 @@
 //! https; messages far larger than one TLS record both ways; clients that do not speak TLS
 //! (plain HTTP, random bytes) and a silent one (the handshake timeout) are closed without
 //! disturbing anyone else; a graceful shutdown closes `wss://` clients with 1001; a resumable
-//! `wss://` client dropped with a TCP reset resumes over `wss://` with what it missed. Certificates
+//! `wss://` client dropped with a TCP reset resumes over `wss://` with what it missed; Python's
+//! `websockets` over OpenSSL (another TLS stack than ours) chats over `wss://`. Certificates
 //! come from the real openssl program (missing: a loud skip, or a failure when `CI` is set).
 #![cfg(feature = "tls")]
 
@@ -262,4 +263,52 @@ fn recv_wss_text(ws: &mut Wss) -> String {
             other => panic!("expected a text message, got {other:?}"),
         }
     }
+}
+
+/// Python `websockets` (TLS by the ssl module, i.e. OpenSSL) against rustls: its defaults,
+/// the certificate not checked; messages from tiny to several TLS records, echoed.
+const PY_CLIENT: &str = r#"
+import asyncio, json, ssl, sys
+from websockets.asyncio.client import connect
+
+async def main(url):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    async with connect(url, ssl=ctx, max_size=None) as ws:
+        print("tls:", ws.transport.get_extra_info("ssl_object").version())
+        print("extensions:", ws.response.headers.get("Sec-WebSocket-Extensions"))
+        for n in (1, 100, 5000):
+            msg = json.dumps([{"id": i, "user": "alice", "text": "hello there"} for i in range(n)])
+            await ws.send(msg)
+            echo = await asyncio.wait_for(ws.recv(), 10)
+            assert echo == msg, "echo differs for %d items" % n
+        print("chatted")
+
+asyncio.run(main(sys.argv[1]))
+"#;
+
+#[test]
+fn python_websockets_over_openssl_chats_over_wss() {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3");
+    let what = "the Python websockets wss:// test (.ci/run: .venv with websockets)";
+    let has_websockets = python.is_file()
+        && std::process::Command::new(&python)
+            .args(["-c", "import websockets"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !has_websockets {
+        return support::procs::skip("no .venv/bin/python3 with websockets", what);
+    }
+    let Some(t) = start(&[]) else { return };
+    let url = format!("wss://localhost:{}/chat", t.server.ws_addr.port());
+    let out = std::process::Command::new(&python)
+        .args(["-c", PY_CLIENT, &url])
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("tls: TLSv1.3"), "{stdout}");
+    assert!(stdout.contains("chatted"), "{stdout}");
 }
