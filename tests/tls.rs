@@ -4,7 +4,8 @@
 //! (plain HTTP, random bytes) and a silent one (the handshake timeout) are closed without
 //! disturbing anyone else; a graceful shutdown closes `wss://` clients with 1001; a resumable
 //! `wss://` client dropped with a TCP reset resumes over `wss://` with what it missed; Python's
-//! `websockets` over OpenSSL (another TLS stack than ours) chats over `wss://`. Certificates
+//! `websockets` over OpenSSL (another TLS stack than ours) chats over `wss://` with
+//! permessage-deflate. Certificates
 //! come from the real openssl program (missing: a loud skip, or a failure when `CI` is set).
 #![cfg(feature = "tls")]
 
@@ -266,7 +267,8 @@ fn recv_wss_text(ws: &mut Wss) -> String {
 }
 
 /// Python `websockets` (TLS by the ssl module, i.e. OpenSSL) against rustls: its defaults,
-/// the certificate not checked; messages from tiny to several TLS records, echoed.
+/// the certificate not checked, permessage-deflate on (its default): messages from tiny to
+/// several TLS records, echoed, compressed both ways inside TLS.
 const PY_CLIENT: &str = r#"
 import asyncio, json, ssl, sys
 from websockets.asyncio.client import connect
@@ -311,4 +313,19 @@ fn python_websockets_over_openssl_chats_over_wss() {
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("tls: TLSv1.3"), "{stdout}");
     assert!(stdout.contains("chatted"), "{stdout}");
+    assert!(
+        stdout.contains("extensions: permessage-deflate"),
+        "{stdout}"
+    );
+    let metrics = http(t.server.push_addr, "GET", "/metrics", &[], b"").body_str();
+    for name in [
+        "wscgi_deflate_received_compressed_bytes_total",
+        "wscgi_deflate_sent_compressed_bytes_total",
+    ] {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} ")));
+        let value: u64 = line
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0);
+        assert!(value > 0, "{name} is {value}");
+    }
 }
