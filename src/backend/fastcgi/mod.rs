@@ -33,6 +33,11 @@ const REQUEST_ID: u16 = 1;
 /// input cannot deadlock with us.
 const INLINE_WRITE: usize = 64 * 1024;
 const READ_CHUNK: usize = 32 * 1024;
+/// How long a complete response waits for the thread writing the request body to return. The
+/// server has read the whole body by then (or never will), so this only covers the writer
+/// being descheduled between its last write and its return; one still blocked after it waits
+/// on a server that stopped reading, and is freed by shutting the socket.
+const WRITER_GRACE: Duration = Duration::from_millis(200);
 /// Bounds on what one request's stderr may put in the log.
 const MAX_STDERR_LINES: usize = 50;
 const MAX_STDERR_LINE: usize = 2048;
@@ -179,19 +184,27 @@ impl FastCgiBackend {
         log_id: &str,
     ) -> Result<(Vec<u8>, bool), Failure> {
         let mut writer = conn.try_clone().map_err(|e| io_failure(e, false))?;
+        let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
         std::thread::scope(|s| {
             let write = std::thread::Builder::new()
                 .name("fastcgi-stdin".into())
-                .spawn_scoped(s, move || writer.write_all_by(request, deadline))
+                .spawn_scoped(s, move || {
+                    let _ = wrote_tx.send(writer.write_all_by(request, deadline).is_ok());
+                })
                 .map_err(|e| io_failure(e, false))?;
             let read = self.read_response(conn, deadline, log_id);
-            let written = write.is_finished();
-            if read.is_err() || !written {
+            // A snapshot of the writer here would race with its return from the last write:
+            // a connection that is fine would be thrown away (seen under load).
+            let wrote = match read {
+                Ok(_) => wrote_rx.recv_timeout(WRITER_GRACE).unwrap_or(false),
+                Err(_) => false,
+            };
+            if !wrote {
                 conn.shutdown();
             }
-            let wrote = write.join().is_ok_and(|r| r.is_ok());
+            let _ = write.join();
             let (stdout, clean) = read?;
-            Ok((stdout, clean && written && wrote))
+            Ok((stdout, clean && wrote))
         })
     }
 
