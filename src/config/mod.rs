@@ -302,15 +302,21 @@ fn redis(s: &Sources) -> Result<Option<Redis>, CliError> {
 }
 
 /// `--tls-cert` and `--tls-key`, both or neither; refused by a build that cannot serve TLS.
+/// The build is checked first: "give the other one too" would be wrong advice to a build
+/// that cannot use either.
 fn tls_files(s: &Sources) -> Result<Option<TlsFiles>, CliError> {
-    let (cert, key) = match (s.raw("tls-cert"), s.raw("tls-key")) {
+    let (cert, key) = (s.raw("tls-cert"), s.raw("tls-key"));
+    if !cfg!(feature = "tls") {
+        return match cert.or(key) {
+            Some(given) => Err(CliError::TlsNotBuilt(given.0)),
+            None => Ok(None),
+        };
+    }
+    let (cert, key) = match (cert, key) {
         (None, None) => return Ok(None),
         (Some(given), None) | (None, Some(given)) => return Err(CliError::TlsHalf(given.0)),
         (Some(cert), Some(key)) => (cert, key),
     };
-    if !cfg!(feature = "tls") {
-        return Err(CliError::TlsNotBuilt(cert.0));
-    }
     Ok(Some(TlsFiles {
         cert: PathBuf::from(cert.1),
         key: PathBuf::from(key.1),
