@@ -10,7 +10,8 @@ to the backend: an HTTP POST, a CGI program run, or a FastCGI request.
 
 Listening:
   --listen ADDR            WebSocket address, IP:PORT (default 127.0.0.1:8080)
-  --handshake-timeout DUR  time allowed for the upgrade request (default 10s)
+  --handshake-timeout DUR  time allowed for the upgrade request, the TLS
+                           handshake included (default 10s)
   --ping-interval DUR      ping clients this often; 0 or off disables
                            (default 30s)
   --idle-timeout DUR       close clients silent this long (default off)
