@@ -314,11 +314,7 @@ pub(super) fn conn_info(
 /// The permessage-deflate offer of an upgrade request that the 101 will accept, if any (a
 /// resume negotiates afresh: its new socket may offer other parameters, or none).
 pub(super) fn deflate_offer(upgrade: &Upgrade, limits: &Limits) -> Option<Params> {
-    let offers = upgrade
-        .headers
-        .iter()
-        .filter(|(name, _)| name == "sec-websocket-extensions")
-        .map(|(_, value)| value.as_str());
+    let offers = headers::values(&upgrade.headers, "sec-websocket-extensions");
     limits.deflate.and_then(|d| {
         let policy = Policy {
             context_takeover: d.context_takeover,
