@@ -189,7 +189,10 @@ fn a_failing_connection_closed_as_a_slow_consumer_gets_1008() {
         assert_eq!(payload.len(), BIG);
         delivered += 1;
     };
-    assert!((1..SENT).contains(&delivered), "{delivered} replies delivered");
+    assert!(
+        (1..SENT).contains(&delivered),
+        "{delivered} replies delivered"
+    );
     let want = [&1008u16.to_be_bytes()[..], b"slow consumer"].concat();
     assert_eq!((first, payload), (0x88, want));
 }
