@@ -184,7 +184,9 @@ impl Conn {
     /// A rejected resume ends its session: the backend hears `close` (its `open` was long
     /// ago accepted).
     pub(super) fn reject(&mut self, status: u16, response: Vec<u8>) {
-        if let Phase::Resuming { .. } = self.phase {
+        // Parked here: the resume's socket failed while the backend decided; the session ends
+        // all the same.
+        if let Phase::Resuming { .. } | Phase::Parked { .. } = self.phase {
             self.ended(close::ABNORMAL, "resume rejected".into());
         }
         self.rejected = Some(status);
@@ -219,6 +221,12 @@ impl Conn {
                     received,
                     deflate,
                 } => (wire, key, offered, tail, deflate, Some(received)),
+                // A resume whose socket failed while the backend decided: the session goes on
+                // waiting for its client, with what the answer says.
+                parked @ Phase::Parked { .. } => {
+                    self.phase = parked;
+                    return self.apply(reply);
+                }
                 other => return self.phase = other,
             };
         if let Some(p) = &reply.protocol

@@ -12,7 +12,7 @@ use tungstenite::protocol::{Role, WebSocketContext};
 use super::conn::{Backlog, Conn, Limits, Phase};
 use super::ending::closing;
 use super::opening::{conn_info, deflate_offer};
-use crate::events::EventKind;
+use crate::events::{EventKind, EventName};
 use crate::ws::claim::Claim;
 use crate::ws::handshake::{self, Upgrade};
 use crate::ws::resume_query::ResumeRequest;
@@ -201,8 +201,8 @@ impl Conn {
         ));
         self.remote = remote;
         // A second resume while the first is at the backend only swaps the socket: the answer
-        // to the first decides for both.
-        let waiting = matches!(self.phase, Phase::Resuming { .. });
+        // to the first decides for both (also when the first one's socket failed meanwhile).
+        let waiting = self.events.carries(EventName::Resume);
         // The new socket's own negotiation decides its frames (see `ws::replay`).
         self.deflate = None;
         self.phase = Phase::Resuming {
@@ -235,3 +235,6 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
