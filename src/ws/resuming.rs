@@ -131,7 +131,11 @@ impl Conn {
             tail,
             ..
         } = *claim;
-        let response = handshake::accept_response(&upgrade.key, None, None);
+        // A client that offered subprotocols (a browser given some) fails a 101 that names
+        // none, and would see 1006 instead of 4409. No backend is asked here, so the client's
+        // first choice is named, one an open's answer could have named too.
+        let protocol = upgrade.protocols.first().map(String::as_str);
+        let response = handshake::accept_response(&upgrade.key, protocol, None);
         let _ = wire.out.push(Bytes::from(response));
         let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(limits.ws_config));
         self.phase = closing(wire, Box::new(ws), CANNOT_RESUME, "cannot resume");
