@@ -96,3 +96,26 @@ fn a_resume_whose_socket_fails_parks_the_session() {
     let close = conn.take_event(&Arc::from("boot")).map(|e| e.kind);
     assert!(matches!(close, Some(EventKind::Close { .. })), "{close:?}");
 }
+
+/// The replay's own check (a guard: the hub checked the count at the claim) refuses with 4409,
+/// and says so once for the refused-resumes counter.
+#[test]
+fn a_replay_refused_after_the_backend_accepted_is_reported_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let limits = Limits::from_config(&Config::for_backend("http://127.0.0.1:1/"));
+    let (first, mut conn) = claiming(&listener, &format!("/?wscgi-resume={KEY}"), &limits);
+    conn.start_session(&limits);
+    answer(&mut conn, 200, &limits);
+    drop(first);
+    conn.on_readable(&limits, Readable::Unsure);
+    assert_eq!(conn.state_name(), "parked");
+    // Five messages ahead of what was sent: only the claim's check would have caught it.
+    let target = format!("/?wscgi-resume={KEY}&wscgi-received=5");
+    let (_second, mut claimer) = claiming(&listener, &target, &limits);
+    conn.resume(claimer.take_claim().unwrap(), &limits);
+    assert!(!conn.take_replay_refused());
+    assert!(matches!(answer(&mut conn, 200, &limits), EventKind::Resume));
+    assert_eq!(conn.close_code(), Some(CANNOT_RESUME));
+    assert!(conn.take_replay_refused(), "reported");
+    assert!(!conn.take_replay_refused(), "once");
+}
