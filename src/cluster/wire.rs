@@ -5,7 +5,7 @@
 //!   `PUBLISH` (README, "Cluster"): `{"v":1,"channel":"room","data":"hi","exclude":["id"]}`,
 //!   `"base64"` instead of `"data"` for binary, `"path":"/chat"` instead of `"channel"` for a
 //!   broadcast; instances add `"from"`, their node tag, and skip their own publishes;
-//! - a request from one instance, to the inbox `{prefix}node:{tag}` of the instance holding a
+//! - a request from one instance, to the inbox `{prefix}inbox:{tag}` of the instance holding a
 //!   connection, or to every instance on `{prefix}all`: a `/batch` entry (`"op":"send"`, ...)
 //!   or a presence question, with `"call"` (the asker's number for it) and `"from"`;
 //! - a reply to the asker's inbox, with `"re"` (the call) and `"from"`.
