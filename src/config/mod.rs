@@ -286,7 +286,7 @@ fn redis(s: &Sources) -> Result<Option<Redis>, CliError> {
     };
     if cfg!(not(feature = "redis")) {
         let error = ValueError::Choice {
-            value: url,
+            value: values::redact_userinfo(&url),
             expected: "a wscgi built with --features redis".into(),
         };
         let origin = s
