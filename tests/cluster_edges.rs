@@ -180,3 +180,43 @@ fn a_frozen_instance_costs_callers_the_backend_timeout_at_most() {
     );
     assert_eq!(recv_text(&mut there), "thawed");
 }
+
+/// A `/batch` takes `--backend-timeout` (3 s here) at most, however its time is spent: its
+/// first operation waits 2 s for a Redis that stalls, its second goes to a frozen instance, and
+/// gets only what is left of the batch's 3 s, not 3 s afresh.
+#[test]
+fn a_batch_across_slow_instances_takes_the_backend_timeout_at_most() {
+    let Some(mut c) = Cluster::start(2, &[]) else {
+        return;
+    };
+    c.add_process(&[]);
+    let (mut slow, slow_id) = c.join(1, "");
+    let (_frozen, frozen_id) = c.join(2, "");
+    let batch = format!(
+        r#"[{{"op":"send","id":"{slow_id}","data":"late"}},{{"op":"send","id":"{frozen_id}","data":"never"}}]"#
+    );
+    c.nodes[2].freeze(true);
+    c.redis.freeze(true);
+    let (r, took) = std::thread::scope(|s| {
+        let call = s.spawn(|| {
+            let started = Instant::now();
+            let r = c.nodes[0].call("POST", "/batch", batch.as_bytes());
+            (r, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        c.redis.freeze(false);
+        call.join().unwrap()
+    });
+    c.nodes[2].freeze(false);
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let body = r.body_str();
+    assert!(
+        body.contains(r#"[{"status":200"#) && body.contains(r#"},{"status":503"#),
+        "the first carried out, the second not: {body}"
+    );
+    assert!(
+        took < Duration::from_millis(4500),
+        "not past the batch's timeout: {took:?}"
+    );
+    assert_eq!(recv_text(&mut slow), "late");
+}
