@@ -10,7 +10,7 @@ mod harness;
 mod support;
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harness::{Cluster, field};
 use support::{recv_close, recv_text, wait_until};
@@ -219,4 +219,38 @@ fn a_batch_across_slow_instances_takes_the_backend_timeout_at_most() {
         "not past the batch's timeout: {took:?}"
     );
     assert_eq!(recv_text(&mut slow), "late");
+}
+
+/// A forwarded call that reaches its holder after the asker's deadline (the asker answered its
+/// caller 503 by then) is dropped there, neither carried out nor answered; one in time, or one
+/// without a deadline (an older sender), is carried out. Sent here with a direct Redis PUBLISH
+/// to the holder's inbox, as another instance would.
+#[test]
+fn a_request_past_its_deadline_is_dropped_by_its_holder() {
+    let Some(c) = Cluster::start(1, &[]) else {
+        return;
+    };
+    let (mut client, id) = c.join(0, "");
+    let inbox = format!("wscgi:inbox:{}", &id[..8]);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let now_ms = u64::try_from(now.as_millis()).unwrap();
+    let mut redis = c.redis.conn();
+    for (deadline, data) in [
+        (Some(now_ms - 1000), "expired"),
+        (Some(now_ms + 60_000), "in time"),
+        (None, "no deadline"),
+    ] {
+        let deadline = deadline.map_or(String::new(), |d| format!(r#","deadline":{d}"#));
+        let request = format!(
+            r#"{{"v":1,"call":1,"from":"elsewhere"{deadline},"op":"send","id":"{id}","data":"{data}"}}"#
+        );
+        let receivers: u64 = redis::cmd("PUBLISH")
+            .arg(&inbox)
+            .arg(request)
+            .query(&mut redis)
+            .unwrap();
+        assert_eq!(receivers, 1, "the holder listens on {inbox}");
+    }
+    assert_eq!(recv_text(&mut client), "in time");
+    assert_eq!(recv_text(&mut client), "no deadline");
 }

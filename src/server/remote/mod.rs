@@ -20,7 +20,7 @@ use crate::bell::Bell;
 use crate::burst_log::BurstLog;
 use crate::cluster;
 use crate::cluster::calls::{Finished, Kind};
-use crate::cluster::node::Node;
+use crate::cluster::node::{self, Node};
 use crate::cluster::wire::{Audience, Message, Publish, Request};
 use crate::config::Redis;
 use crate::ws::message::Message as WsMessage;
@@ -281,6 +281,7 @@ impl Remote {
         let message = Message::Request {
             call,
             from,
+            deadline: Some(node::wall_clock_ms(deadline)),
             request,
         };
         self.send_call(call, channel, &message)
