@@ -148,7 +148,8 @@ pub struct Redis {
     pub url: String,
     /// Starts every key and Redis channel wscgi uses.
     pub prefix: String,
-    /// An instance that has not refreshed its liveness for this long counts as gone.
+    /// Expiry of this instance's liveness key (refreshed every third of it), and the silence after
+    /// which the subscriber pings Redis. Nothing reads the key: calls go to whoever subscribes.
     pub node_ttl: Duration,
 }
 

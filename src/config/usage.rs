@@ -94,9 +94,11 @@ Cluster (wscgi built with --features redis):
   --redis-prefix PREFIX    starts every Redis key and channel wscgi uses;
                            instances with the same prefix form one cluster
                            (default wscgi:)
-  --redis-node-ttl DUR     an instance that stops refreshing its liveness
-                           (every third of this) counts as gone after it
-                           (default 15s)
+  --redis-node-ttl DUR     expiry of this instance's liveness key in Redis,
+                           refreshed every third of it (it lists running
+                           instances; calls go to whoever is subscribed);
+                           also how long a silent Redis connection waits
+                           before a ping (default 15s)
 
 Shutdown:
   --shutdown-timeout DUR   on SIGTERM/SIGINT, time to close clients (1001) and
