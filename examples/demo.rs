@@ -1,11 +1,11 @@
-//! The quick-start demo in one process: the echo backend (examples/echo_backend/) on
+//! The quick-start demo in one process: the echo backend (examples/echo_backend.rs) on
 //! 127.0.0.1:9000 serving a demo page, and wscgi in front of it on 127.0.0.1:8080 (push API on
 //! 127.0.0.1:8081). Open http://127.0.0.1:9000/ and type: every message goes through wscgi to
 //! the backend as one HTTP POST and comes back.
 //!
 //! `cargo run --release --example demo`
 
-#[path = "echo_backend/main.rs"]
+#[path = "echo_backend.rs"]
 #[allow(dead_code)]
 mod echo_backend;
 

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -89,15 +90,18 @@ impl Site {
     }
 
     /// Resolved when asked, like the request: a script created or moved after startup (or
-    /// reached through a symlink) is still recognised.
+    /// reached through a symlink) is still recognised. A hard link has a path of its own, so
+    /// the file itself (device and inode) is compared too.
     fn is_backend_code(&self, named: &Path, canonical: &Path) -> bool {
         let php = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("php"));
-        php(named)
-            || php(canonical)
-            || self
-                .backend_code
-                .iter()
-                .any(|code| code.canonicalize().as_deref().unwrap_or(code) == canonical)
+        if php(named) || php(canonical) {
+            return true;
+        }
+        let file = fs::metadata(canonical).ok().map(|m| (m.dev(), m.ino()));
+        self.backend_code.iter().any(|code| {
+            code.canonicalize().as_deref().unwrap_or(code) == canonical
+                || fs::metadata(code).is_ok_and(|m| Some((m.dev(), m.ino())) == file)
+        })
     }
 }
 

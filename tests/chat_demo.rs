@@ -108,6 +108,19 @@ fn page_is_served(server: &Wscgi) {
     assert_eq!(missing.status, 404, "GET /nope: {}", missing.body_str());
 }
 
+/// README's quick start exactly as written (paths relative to the repository, where cargo runs
+/// the tests): the page at `/`, and the script it runs is not there to be fetched.
+#[test]
+fn the_quick_start_serves_its_page_and_not_its_script() {
+    let server = Wscgi::start(
+        "cgi:examples/chat/chat.sh",
+        &["--static", "examples/chat/public"],
+    );
+    page_is_served(&server);
+    let script = http(server.ws_addr, "GET", "/chat.sh", &[], b"");
+    assert_eq!(script.status, 404, "GET /chat.sh: {}", script.body_str());
+}
+
 /// The quick start's old layout, the page beside its scripts, as a user copying it for their
 /// own app might keep it: `--static` still serves the page but none of the backend's code
 /// (the CGI program, the FastCGI script a route names, any PHP file).

@@ -181,14 +181,16 @@ fn tls_options_are_checked_at_startup() {
     let listen = ["--listen", "127.0.0.1:0", "--push-listen", "127.0.0.1:0"];
     let base = [&listen[..], &["--backend", NOWHERE]].concat();
     let missing = "/nonexistent/wscgi-test.pem";
-    let half = run(&[&base[..], &["--tls-cert", missing]].concat(), &[]);
-    assert_eq!(half.code, Some(2), "{}", half.stderr);
-    assert!(
-        half.stderr
-            .contains("--tls-cert and --tls-key must be given together"),
-        "{}",
-        half.stderr
-    );
+    for half in ["--tls-cert", "--tls-key"] {
+        let exit = run(&[&base[..], &[half, missing]].concat(), &[]);
+        assert_eq!(exit.code, Some(2), "{}", exit.stderr);
+        // A build without TLS must not ask for the other file: it could not use either.
+        let want = match cfg!(feature = "tls") {
+            true => "--tls-cert and --tls-key must be given together".to_string(),
+            false => format!("{half}: this wscgi was built without TLS support"),
+        };
+        assert!(exit.stderr.contains(&want), "{half}: {}", exit.stderr);
+    }
     let env = [("WSCGI_TLS_CERT", missing), ("WSCGI_TLS_KEY", missing)];
     for (args, env, origin) in [
         (

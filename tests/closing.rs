@@ -153,3 +153,46 @@ fn closing_a_failing_connection_sends_the_callers_code() {
         assert_eq!(backend.close_code_on(path, T), "1002", "{path}");
     }
 }
+
+/// The third way a failing connection's pending reply can close it: the replies do not fit
+/// `--max-outbuf` (the client reads nothing meanwhile). The client gets what was queued before,
+/// then 1008 "slow consumer", not the violation's 1002.
+#[test]
+fn a_failing_connection_closed_as_a_slow_consumer_gets_1008() {
+    // Ten replies of almost 1 MiB: more than the socket buffers (a few MiB on loopback) and the
+    // 1 MiB --max-outbuf (default) hold together, while one still fits an empty queue.
+    const BIG: usize = (1 << 20) - 1024;
+    const SENT: usize = 10;
+    let backend = TestBackend::start(|req| match (req.event(), &req.body[..]) {
+        ("message", b"0") => BackendReply::ok()
+            .delay(Duration::from_millis(300))
+            .body(vec![b'x'; BIG]),
+        ("message", _) => BackendReply::ok().body(vec![b'x'; BIG]),
+        _ => BackendReply::ok(),
+    });
+    let server = Wscgi::start(&backend.url(), &[]);
+    let mut s = raw_ws(&server, "/slow");
+    let mut burst: Vec<u8> = (0..SENT)
+        .flat_map(|i| raw_frame(0x81, i.to_string().as_bytes(), KEY))
+        .collect();
+    burst.extend(raw_frame(0xc1, b"bad", KEY)); // RSV1 set: protocol error
+    s.write_all(&burst).unwrap();
+    // Events leave one at a time, so the close event (sent when the violation was read) comes
+    // after the last reply: every reply has met the full queue by then.
+    assert_eq!(backend.close_code_on("/slow", T), "1002");
+    let mut delivered = 0;
+    let (first, payload) = loop {
+        let (first, payload, _) = support::raw_deflate::read_big_frame(&mut s);
+        if first != 0x81 {
+            break (first, payload);
+        }
+        assert_eq!(payload.len(), BIG);
+        delivered += 1;
+    };
+    assert!(
+        (1..SENT).contains(&delivered),
+        "{delivered} replies delivered"
+    );
+    let want = [&1008u16.to_be_bytes()[..], b"slow consumer"].concat();
+    assert_eq!((first, payload), (0x88, want));
+}

@@ -10,7 +10,7 @@ mod harness;
 mod support;
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harness::{Cluster, field};
 use support::{recv_close, recv_text, wait_until};
@@ -179,4 +179,78 @@ fn a_frozen_instance_costs_callers_the_backend_timeout_at_most() {
         },
     );
     assert_eq!(recv_text(&mut there), "thawed");
+}
+
+/// A `/batch` takes `--backend-timeout` (3 s here) at most, however its time is spent: its
+/// first operation waits 2 s for a Redis that stalls, its second goes to a frozen instance, and
+/// gets only what is left of the batch's 3 s, not 3 s afresh.
+#[test]
+fn a_batch_across_slow_instances_takes_the_backend_timeout_at_most() {
+    let Some(mut c) = Cluster::start(2, &[]) else {
+        return;
+    };
+    c.add_process(&[]);
+    let (mut slow, slow_id) = c.join(1, "");
+    let (_frozen, frozen_id) = c.join(2, "");
+    let batch = format!(
+        r#"[{{"op":"send","id":"{slow_id}","data":"late"}},{{"op":"send","id":"{frozen_id}","data":"never"}}]"#
+    );
+    c.nodes[2].freeze(true);
+    c.redis.freeze(true);
+    let (r, took) = std::thread::scope(|s| {
+        let call = s.spawn(|| {
+            let started = Instant::now();
+            let r = c.nodes[0].call("POST", "/batch", batch.as_bytes());
+            (r, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        c.redis.freeze(false);
+        call.join().unwrap()
+    });
+    c.nodes[2].freeze(false);
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let body = r.body_str();
+    assert!(
+        body.contains(r#"[{"status":200"#) && body.contains(r#"},{"status":503"#),
+        "the first carried out, the second not: {body}"
+    );
+    assert!(
+        took < Duration::from_millis(4500),
+        "not past the batch's timeout: {took:?}"
+    );
+    assert_eq!(recv_text(&mut slow), "late");
+}
+
+/// A forwarded call that reaches its holder after the asker's deadline (the asker answered its
+/// caller 503 by then) is dropped there, neither carried out nor answered; one in time, or one
+/// without a deadline (an older sender), is carried out. Sent here with a direct Redis PUBLISH
+/// to the holder's inbox, as another instance would.
+#[test]
+fn a_request_past_its_deadline_is_dropped_by_its_holder() {
+    let Some(c) = Cluster::start(1, &[]) else {
+        return;
+    };
+    let (mut client, id) = c.join(0, "");
+    let inbox = format!("wscgi:inbox:{}", &id[..8]);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let now_ms = u64::try_from(now.as_millis()).unwrap();
+    let mut redis = c.redis.conn();
+    for (deadline, data) in [
+        (Some(now_ms - 1000), "expired"),
+        (Some(now_ms + 60_000), "in time"),
+        (None, "no deadline"),
+    ] {
+        let deadline = deadline.map_or(String::new(), |d| format!(r#","deadline":{d}"#));
+        let request = format!(
+            r#"{{"v":1,"call":1,"from":"elsewhere"{deadline},"op":"send","id":"{id}","data":"{data}"}}"#
+        );
+        let receivers: u64 = redis::cmd("PUBLISH")
+            .arg(&inbox)
+            .arg(request)
+            .query(&mut redis)
+            .unwrap();
+        assert_eq!(receivers, 1, "the holder listens on {inbox}");
+    }
+    assert_eq!(recv_text(&mut client), "in time");
+    assert_eq!(recv_text(&mut client), "no deadline");
 }

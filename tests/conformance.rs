@@ -1,6 +1,6 @@
 //! RFC 6455 conformance: the Autobahn TestSuite's cases, run by kosoku (a Python 3 package with
 //! a native runner that drives Autobahn's own case files; Autobahn's own runner is Python 2),
-//! through a real wscgi in front of the real echo backend (examples/echo_backend/). Every case
+//! through a real wscgi in front of the real echo backend (examples/echo_backend.rs). Every case
 //! must come out OK, not merely safe; the exceptions are in [`EXPECTED`]. The compression cases
 //! (12.* and 13.*, permessage-deflate) run as a test of their own, beside the others.
 //!
@@ -16,7 +16,7 @@
 //! The per-case reports go to a temporary directory, gone after the run; by hand, with an HTML
 //! report: see "RFC 6455 conformance" in README.md.
 
-#[path = "../examples/echo_backend/main.rs"]
+#[path = "../examples/echo_backend.rs"]
 #[allow(dead_code)]
 mod echo_backend;
 mod support;

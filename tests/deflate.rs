@@ -43,6 +43,64 @@ fn a_compressed_100kb_message_is_echoed_compressed_and_smaller() {
     assert!(got.body == message, "the backend got the plain message");
 }
 
+/// `--deflate-level` reaches the wire: the same echo of about 16 KB of JSON-like text is
+/// smaller at level 9 than at level 1. The text mixes words from a small vocabulary at random,
+/// so the levels' longer match searches and lazy matching find what level 1 misses.
+#[test]
+fn deflate_level_changes_what_goes_on_the_wire() {
+    let backend = TestBackend::echo();
+    let message = varied_json(16_000);
+    let wire_len = |level: &str| {
+        let server = Wscgi::start(&backend.url(), &["--deflate-level", level]);
+        let (mut s, answer) = open_offering(&server, Some(CHROME));
+        assert_eq!(answer.as_deref(), Some(NO_CONTEXT));
+        send(&mut s, &client_frame(0x81, &message));
+        let (first, payload, _) = read_big_frame(&mut s);
+        assert_eq!(first, 0xc1, "level {level}: FIN, RSV1, text");
+        assert!(
+            inflate(&payload) == message,
+            "level {level}: the echo inflates to the message"
+        );
+        payload.len()
+    };
+    let (fast, small) = (wire_len("1"), wire_len("9"));
+    assert!(
+        small < fast,
+        "level 9: {small} bytes, level 1: {fast} bytes"
+    );
+}
+
+/// About `n` bytes of JSON records with text of random words (a fixed seed: the same bytes on
+/// every run).
+fn varied_json(n: usize) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+        "juliet", "kilo", "lima", "mike", "november", "oscar", "papa",
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let mut out = b"[".to_vec();
+    let mut id = 0;
+    while out.len() < n {
+        let text: Vec<&str> = (0..3 + next() % 6).map(|_| WORDS[next() % 16]).collect();
+        let item = format!(
+            "{{\"id\":{id},\"user\":\"{}{}\",\"text\":\"{}\"}},",
+            WORDS[next() % 16],
+            next() % 100,
+            text.join(" ")
+        );
+        out.extend_from_slice(item.as_bytes());
+        id += 1;
+    }
+    out.push(b']');
+    out
+}
+
 /// A compressed message in three fragments with a ping between them: the pong comes first,
 /// then the echo.
 #[test]

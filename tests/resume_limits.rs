@@ -267,3 +267,45 @@ fn a_stalled_client_is_parked_and_caught_up_at_the_pace_of_its_socket() {
     );
     assert_eq!(recv_text(&mut again), message(pushed), "then live");
 }
+
+/// A browser given subprotocols fails a 101 that names none (and reports 1006, not 4409): the
+/// 4409 handshake names the first one offered, and none when none was offered.
+#[test]
+fn the_4409_handshake_names_an_offered_subprotocol() {
+    let backend = TestBackend::echo();
+    let server = Wscgi::start(&backend.url(), &[]);
+    for (offer, named) in [
+        (Some("chat.v2, chat.v1"), Some("chat.v2")),
+        (Some("chat.v1"), Some("chat.v1")),
+        (None, None),
+    ] {
+        let target = resume_target("/protocols", &session_key(), Some(0));
+        let mut request = upgrade_request(&target);
+        if let Some(offer) = offer {
+            let end = request.len() - 2;
+            request.insert_str(end, &format!("Sec-WebSocket-Protocol: {offer}\r\n"));
+        }
+        let mut raw = raw_connect(&server, request.as_bytes());
+        let head = read_head(&mut raw);
+        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        let protocol = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .map(|(_, value)| value.trim());
+        assert_eq!(protocol, named, "offered {offer:?}: {head}");
+        assert_eq!(raw_close_code(&mut raw), 4409, "offered {offer:?}");
+    }
+}
+
+/// The response head, read byte by byte so that nothing after it is consumed.
+fn read_head(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).expect("a response head");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}

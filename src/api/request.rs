@@ -179,10 +179,7 @@ fn body_len(
     }
     let mut len: Option<usize> = None;
     // Identical duplicates (also as a list, "5, 5") are allowed; others conflict.
-    let items = headers
-        .iter()
-        .filter(|(n, _)| n == "content-length")
-        .flat_map(|(_, v)| v.split(','));
+    let items = headers::values(headers, "content-length").flat_map(|v| v.split(','));
     for item in items {
         let n = parse_length(item.trim())?;
         if len.is_some_and(|l| l != n) {

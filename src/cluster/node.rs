@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{info, warn};
 
@@ -211,4 +211,21 @@ impl<C> Node<C> {
     pub fn leave(&mut self) {
         self.link.leave();
     }
+}
+
+/// `deadline` as the wall clock will show it, in milliseconds since the Unix epoch: what a
+/// request carries to another host (instances' clocks are kept in sync, README "Cluster").
+pub fn wall_clock_ms(deadline: Instant) -> u64 {
+    let left = deadline.saturating_duration_since(Instant::now());
+    epoch_ms(SystemTime::now() + left)
+}
+
+/// Whether a request's deadline (see [`wall_clock_ms`]) has passed here.
+pub fn past(deadline_ms: u64) -> bool {
+    epoch_ms(SystemTime::now()) >= deadline_ms
+}
+
+fn epoch_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -5,9 +5,10 @@
 //!   `PUBLISH` (README, "Cluster"): `{"v":1,"channel":"room","data":"hi","exclude":["id"]}`,
 //!   `"base64"` instead of `"data"` for binary, `"path":"/chat"` instead of `"channel"` for a
 //!   broadcast; instances add `"from"`, their node tag, and skip their own publishes;
-//! - a request from one instance, to the inbox `{prefix}node:{tag}` of the instance holding a
+//! - a request from one instance, to the inbox `{prefix}inbox:{tag}` of the instance holding a
 //!   connection, or to every instance on `{prefix}all`: a `/batch` entry (`"op":"send"`, ...)
-//!   or a presence question, with `"call"` (the asker's number for it) and `"from"`;
+//!   or a presence question, with `"call"` (the asker's number for it), `"from"` and, optional,
+//!   `"deadline"` (see [`Message::Request`]);
 //! - a reply to the asker's inbox, with `"re"` (the call) and `"from"`.
 //!
 //! Fields a version-1 reader does not know are ignored, so later versions can add some.
@@ -79,6 +80,10 @@ pub enum Message {
     Request {
         call: u64,
         from: String,
+        /// When the asker stops waiting (it answered its caller 503 then), in wall-clock
+        /// milliseconds since the Unix epoch: a request that arrives later is dropped, neither
+        /// carried out nor answered. Absent (an older sender): no deadline.
+        deadline: Option<u64>,
         request: Request,
     },
     Reply {
@@ -134,10 +139,18 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
             .as_u64()
             .ok_or_else(|| field("\"call\" must be a number".into()))?;
         let from = e.string("from").map_err(field)?;
+        let deadline = match e.take("deadline") {
+            None => None,
+            Some(d) => Some(
+                d.as_u64()
+                    .ok_or_else(|| field("\"deadline\" must be a number".into()))?,
+            ),
+        };
         let request = request(e).map_err(field)?;
         return Ok(Message::Request {
             call,
             from,
+            deadline,
             request,
         });
     }
@@ -271,8 +284,16 @@ pub fn encode(message: &Message) -> String {
         Message::Request {
             call,
             from,
+            deadline,
             request,
-        } => encode_request(o.num("call", *call).str("from", from), request).finish(),
+        } => {
+            let o = o.num("call", *call).str("from", from);
+            let o = match deadline {
+                Some(ms) => o.num("deadline", *ms),
+                None => o,
+            };
+            encode_request(o, request).finish()
+        }
         Message::Reply { call, from, reply } => {
             let o = o.num("re", *call).str("from", from);
             match reply {

@@ -48,6 +48,7 @@ fn everything_round_trips() {
     let request = |request| Message::Request {
         call: 7,
         from: "abcdefgh".into(),
+        deadline: Some(1_796_000_000_000),
         request,
     };
     let reply = |reply| Message::Reply {
@@ -133,6 +134,7 @@ const ERRORS: &str = r#"
 {"v":1,"call":1,"from":"t","op":"nope"}            => unknown op "nope"
 {"v":1,"call":1,"from":"t","op":"send","id":"i"}   => missing "data" or "base64"
 {"v":1,"call":1,"from":"t","op":"members"}         => missing "channel"
+{"v":1,"call":1,"from":"t","deadline":"1","op":"channels"} => "deadline" must be a number
 {"v":1,"re":1.5,"from":"t","ids":[]}               => "re" must be a number
 {"v":1,"re":1,"from":"t"}                          => missing "status", "ids" or "channels"
 {"v":1,"re":1,"from":"t","status":99,"body":""}    => "status" must be an HTTP status
@@ -150,4 +152,21 @@ fn refused() {
         assert_eq!(got, Err(want.trim().to_string()), "{line}");
     }
     assert!(matches!(decode(b"{"), Err(WireError::Json(_))));
+}
+
+/// A request from an instance that sends no deadline (or one without the field yet) is read
+/// as having none; a deadline travels as milliseconds since the epoch.
+#[test]
+fn a_request_deadline_is_optional() {
+    let old = r#"{"v":1,"call":2,"from":"t","op":"channels"}"#;
+    let new = r#"{"v":1,"call":2,"from":"t","deadline":1796000000000,"op":"channels"}"#;
+    for (text, deadline) in [(old, None), (new, Some(1_796_000_000_000))] {
+        let want = Message::Request {
+            call: 2,
+            from: "t".into(),
+            deadline,
+            request: Request::Channels,
+        };
+        assert_eq!(decode(text.as_bytes()), Ok(want), "{text}");
+    }
 }

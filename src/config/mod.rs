@@ -148,7 +148,8 @@ pub struct Redis {
     pub url: String,
     /// Starts every key and Redis channel wscgi uses.
     pub prefix: String,
-    /// An instance that has not refreshed its liveness for this long counts as gone.
+    /// Expiry of this instance's liveness key (refreshed every third of it), and the silence after
+    /// which the subscriber pings Redis. Nothing reads the key: calls go to whoever subscribes.
     pub node_ttl: Duration,
 }
 
@@ -286,7 +287,7 @@ fn redis(s: &Sources) -> Result<Option<Redis>, CliError> {
     };
     if cfg!(not(feature = "redis")) {
         let error = ValueError::Choice {
-            value: url,
+            value: values::redact_userinfo(&url),
             expected: "a wscgi built with --features redis".into(),
         };
         let origin = s
@@ -302,15 +303,21 @@ fn redis(s: &Sources) -> Result<Option<Redis>, CliError> {
 }
 
 /// `--tls-cert` and `--tls-key`, both or neither; refused by a build that cannot serve TLS.
+/// The build is checked first: "give the other one too" would be wrong advice to a build
+/// that cannot use either.
 fn tls_files(s: &Sources) -> Result<Option<TlsFiles>, CliError> {
-    let (cert, key) = match (s.raw("tls-cert"), s.raw("tls-key")) {
+    let (cert, key) = (s.raw("tls-cert"), s.raw("tls-key"));
+    if !cfg!(feature = "tls") {
+        return match cert.or(key) {
+            Some(given) => Err(CliError::TlsNotBuilt(given.0)),
+            None => Ok(None),
+        };
+    }
+    let (cert, key) = match (cert, key) {
         (None, None) => return Ok(None),
         (Some(given), None) | (None, Some(given)) => return Err(CliError::TlsHalf(given.0)),
         (Some(cert), Some(key)) => (cert, key),
     };
-    if !cfg!(feature = "tls") {
-        return Err(CliError::TlsNotBuilt(cert.0));
-    }
     Ok(Some(TlsFiles {
         cert: PathBuf::from(cert.1),
         key: PathBuf::from(key.1),

@@ -318,6 +318,20 @@ fn redis_options() {
             "{bad}"
         );
     }
+    // A mistyped URL is echoed without its password.
+    for bad in [
+        "rediss://u:s3cret@host:6379/0",
+        "u:s3cret@host:6379",
+        "http://:s3cret@h/x@y",
+    ] {
+        let e = error(&["--redis", bad], &[]);
+        assert!(
+            e.contains("--redis: invalid value") && e.contains("***@"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+    assert!(error(&["--redis", "localhost:6379/a@b"], &[]).contains("localhost:6379/a@b"));
     assert!(error(&["--redis-prefix", "a b"], &[]).contains("printable ASCII"));
     assert!(error(&["--redis-node-ttl", "100ms"], &[]).contains("out of range"));
     let url = "redis://u:p@127.0.0.1:6379/2";
@@ -341,5 +355,9 @@ fn redis_options() {
     } else {
         let e = error(&["--redis", url], &[]);
         assert!(e.contains("built with --features redis"), "{e}");
+        assert!(
+            e.contains("redis://***@127.0.0.1:6379/2") && !e.contains("u:p"),
+            "{e}"
+        );
     }
 }

@@ -10,7 +10,8 @@ to the backend: an HTTP POST, a CGI program run, or a FastCGI request.
 
 Listening:
   --listen ADDR            WebSocket address, IP:PORT (default 127.0.0.1:8080)
-  --handshake-timeout DUR  time allowed for the upgrade request (default 10s)
+  --handshake-timeout DUR  time allowed for the upgrade request, the TLS
+                           handshake included (default 10s)
   --ping-interval DUR      ping clients this often; 0 or off disables
                            (default 30s)
   --idle-timeout DUR       close clients silent this long (default off)
@@ -93,9 +94,11 @@ Cluster (wscgi built with --features redis):
   --redis-prefix PREFIX    starts every Redis key and channel wscgi uses;
                            instances with the same prefix form one cluster
                            (default wscgi:)
-  --redis-node-ttl DUR     an instance that stops refreshing its liveness
-                           (every third of this) counts as gone after it
-                           (default 15s)
+  --redis-node-ttl DUR     expiry of this instance's liveness key in Redis,
+                           refreshed every third of it (it lists running
+                           instances; calls go to whoever is subscribed);
+                           also how long a silent Redis connection waits
+                           before a ping (default 15s)
 
 Shutdown:
   --shutdown-timeout DUR   on SIGTERM/SIGINT, time to close clients (1001) and

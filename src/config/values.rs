@@ -174,9 +174,20 @@ pub(super) fn redis_url(v: &str) -> Result<String, ValueError> {
     {
         true => Ok(v.to_string()),
         false => Err(ValueError::Choice {
-            value: v.into(),
+            value: redact_userinfo(v),
             expected: "redis://[user:password@]host:port[/db] or redis+unix:///path".into(),
         }),
+    }
+}
+
+/// `v` with the `user:password@` of its authority (if any) shown as `***@`: error messages go
+/// to stderr and the journal, where a password must not.
+pub(super) fn redact_userinfo(v: &str) -> String {
+    let start = v.find("://").map_or(0, |i| i + 3);
+    let authority_end = v[start..].find('/').map_or(v.len(), |i| start + i);
+    match v[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &v[..start], &v[start + at..]),
+        None => v.to_string(),
     }
 }
 

@@ -36,8 +36,13 @@ impl Hub {
             .then_some(holder)
     }
 
-    /// Decides the claim of connection `key`, if it has one (see `ws::resuming`).
+    /// Decides the claim of connection `key`, if it has one (see `ws::resuming`). Called after
+    /// anything happened to `key`, so it also counts a resume refused at its replay: that
+    /// 4409 comes with the backend's answer, not at a claim.
     pub(super) fn settle_claim(&mut self, key: ConnKey) {
+        if get(&mut self.clients, key).is_some_and(Conn::take_replay_refused) {
+            self.metrics.resumes_refused += 1;
+        }
         let Some(claim) = peek(&self.clients, key).and_then(Conn::claim) else {
             return;
         };

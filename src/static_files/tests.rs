@@ -217,7 +217,15 @@ fn imf_fixdate() {
 #[test]
 fn backend_code_is_never_served() {
     let f = Fixture::new(9);
-    for target in ["/app.sh", "/app.txt", "/fpm/chat.php", "/Page.PHP"] {
+    // Another name for the same file, not a symlink: its canonical path is its own.
+    fs::hard_link(f.0.join("root/app.sh"), f.0.join("root/a/app.html")).unwrap();
+    for target in [
+        "/app.sh",
+        "/app.txt",
+        "/a/app.html",
+        "/fpm/chat.php",
+        "/Page.PHP",
+    ] {
         assert_eq!(f.get(target).0, 404, "{target}");
     }
     assert_eq!(

@@ -129,6 +129,7 @@ mod tests {
             server_takeover,
             client_takeover: false,
             server_window_bits: bits,
+            server_window_offered: bits < 15,
         }
     }
 

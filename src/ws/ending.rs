@@ -166,8 +166,10 @@ impl Conn {
         if let Some(wire) = self.wire() {
             let _ = wire.flush();
         }
-        // A resumable session waits for its client instead (see `ws::replay`).
-        if let Phase::Open { .. } = std::mem::replace(&mut self.phase, Phase::Closed)
+        // A resumable session waits for its client instead (see `ws::replay`), also when the
+        // socket it was resuming on fails before the 101: its client will try again.
+        if let Phase::Open { .. } | Phase::Resuming { .. } =
+            std::mem::replace(&mut self.phase, Phase::Closed)
             && !self.park()
         {
             self.ended(code, reason.to_string());

@@ -26,6 +26,9 @@ pub struct Params {
     pub client_takeover: bool,
     /// The window the client's inflater has (`server_max_window_bits`, 15 unless offered).
     pub server_window_bits: u8,
+    /// The offer named `server_max_window_bits`: an answer that accepts it names it too, even
+    /// at 15 (RFC 7692 §7.1.2.1; a client may fail a handshake whose answer leaves it out).
+    pub server_window_offered: bool,
 }
 
 impl Params {
@@ -38,7 +41,7 @@ impl Params {
         if !self.client_takeover {
             out.push_str("; client_no_context_takeover");
         }
-        if self.server_window_bits < 15 {
+        if self.server_window_offered || self.server_window_bits < 15 {
             let _ = write!(out, "; server_max_window_bits={}", self.server_window_bits);
         }
         out
@@ -80,6 +83,7 @@ fn accept(offer: &Offer, policy: Policy) -> Params {
             && server_window_bits == 15,
         client_takeover: policy.context_takeover && !offer.client_no_context_takeover,
         server_window_bits,
+        server_window_offered: offer.server_max_window_bits.is_some(),
     }
 }
 

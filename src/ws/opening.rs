@@ -184,7 +184,9 @@ impl Conn {
     /// A rejected resume ends its session: the backend hears `close` (its `open` was long
     /// ago accepted).
     pub(super) fn reject(&mut self, status: u16, response: Vec<u8>) {
-        if let Phase::Resuming { .. } = self.phase {
+        // Parked here: the resume's socket failed while the backend decided; the session ends
+        // all the same.
+        if let Phase::Resuming { .. } | Phase::Parked { .. } = self.phase {
             self.ended(close::ABNORMAL, "resume rejected".into());
         }
         self.rejected = Some(status);
@@ -219,6 +221,12 @@ impl Conn {
                     received,
                     deflate,
                 } => (wire, key, offered, tail, deflate, Some(received)),
+                // A resume whose socket failed while the backend decided: the session goes on
+                // waiting for its client, with what the answer says.
+                parked @ Phase::Parked { .. } => {
+                    self.phase = parked;
+                    return self.apply(reply);
+                }
                 other => return self.phase = other,
             };
         if let Some(p) = &reply.protocol
@@ -314,11 +322,7 @@ pub(super) fn conn_info(
 /// The permessage-deflate offer of an upgrade request that the 101 will accept, if any (a
 /// resume negotiates afresh: its new socket may offer other parameters, or none).
 pub(super) fn deflate_offer(upgrade: &Upgrade, limits: &Limits) -> Option<Params> {
-    let offers = upgrade
-        .headers
-        .iter()
-        .filter(|(name, _)| name == "sec-websocket-extensions")
-        .map(|(_, value)| value.as_str());
+    let offers = headers::values(&upgrade.headers, "sec-websocket-extensions");
     limits.deflate.and_then(|d| {
         let policy = Policy {
             context_takeover: d.context_takeover,

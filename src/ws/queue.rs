@@ -38,11 +38,12 @@ impl EventQueue {
 
     /// A message event is waiting or at the backend: a reply to send may still come.
     pub fn carries_message(&self) -> bool {
-        self.in_flight == Some(EventName::Message)
-            || self
-                .waiting
-                .iter()
-                .any(|(_, kind)| kind.name() == EventName::Message)
+        self.carries(EventName::Message)
+    }
+
+    /// An event named `name` is waiting or at the backend.
+    pub fn carries(&self, name: EventName) -> bool {
+        self.in_flight == Some(name) || self.waiting.iter().any(|(_, kind)| kind.name() == name)
     }
 
     pub fn next_name(&self) -> Option<EventName> {

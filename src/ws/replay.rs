@@ -92,6 +92,7 @@ impl Conn {
             // A resuming session keeps everything after the client's count, and nothing was
             // sent before this check: this only guards that promise.
             Err(e) => {
+                session.replay_refused = true;
                 info!("{}: cannot replay: {e}", self.id());
                 self.close(super::resuming::CANNOT_RESUME, "cannot resume");
             }
@@ -152,6 +153,13 @@ impl Conn {
             Phase::Resuming { .. } => Some((kept, None)),
             _ => None,
         }
+    }
+
+    /// Whether a replay was refused with 4409 since the last call (see `Session`), so that
+    /// the hub counts it once among the refused resumes.
+    pub fn take_replay_refused(&mut self) -> bool {
+        let session = self.session.as_deref_mut();
+        session.is_some_and(|s| std::mem::take(&mut s.replay_refused))
     }
 
     /// A replay is under way: nothing may be written to the socket around it.

@@ -12,7 +12,7 @@ use tungstenite::protocol::{Role, WebSocketContext};
 use super::conn::{Backlog, Conn, Limits, Phase};
 use super::ending::closing;
 use super::opening::{conn_info, deflate_offer};
-use crate::events::EventKind;
+use crate::events::{EventKind, EventName};
 use crate::ws::claim::Claim;
 use crate::ws::handshake::{self, Upgrade};
 use crate::ws::resume_query::ResumeRequest;
@@ -131,7 +131,11 @@ impl Conn {
             tail,
             ..
         } = *claim;
-        let response = handshake::accept_response(&upgrade.key, None, None);
+        // A client that offered subprotocols (a browser given some) fails a 101 that names
+        // none, and would see 1006 instead of 4409. No backend is asked here, so the client's
+        // first choice is named, one an open's answer could have named too.
+        let protocol = upgrade.protocols.first().map(String::as_str);
+        let response = handshake::accept_response(&upgrade.key, protocol, None);
         let _ = wire.out.push(Bytes::from(response));
         let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(limits.ws_config));
         self.phase = closing(wire, Box::new(ws), CANNOT_RESUME, "cannot resume");
@@ -201,8 +205,8 @@ impl Conn {
         ));
         self.remote = remote;
         // A second resume while the first is at the backend only swaps the socket: the answer
-        // to the first decides for both.
-        let waiting = matches!(self.phase, Phase::Resuming { .. });
+        // to the first decides for both (also when the first one's socket failed meanwhile).
+        let waiting = self.events.carries(EventName::Resume);
         // The new socket's own negotiation decides its frames (see `ws::replay`).
         self.deflate = None;
         self.phase = Phase::Resuming {
@@ -235,3 +239,6 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

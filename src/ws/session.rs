@@ -16,6 +16,9 @@ pub struct Session {
     /// While a replay after a resume is under way: the number of the last message queued for
     /// the socket. Later ones (live ones included) wait in the ring, so they stay in order.
     pub behind: Option<u64>,
+    /// A resume the backend accepted could not be replayed after all (4409), and the hub has
+    /// not counted it yet (`wscgi_resumes_refused_total`).
+    pub replay_refused: bool,
 }
 
 impl Session {
@@ -24,6 +27,7 @@ impl Session {
             key,
             ring: ReplayRing::new(limit),
             behind: None,
+            replay_refused: false,
         }
     }
 }

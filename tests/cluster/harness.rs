@@ -88,6 +88,14 @@ impl Redis {
         self.url.clone()
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`): a Redis that is slow, not gone.
+    pub fn freeze(&self, frozen: bool) {
+        let server = self.server.as_ref().expect("redis-server runs");
+        let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) has no memory-safety preconditions; the child is not reaped yet.
+        assert_eq!(unsafe { libc::kill(server.pid(), signal) }, 0);
+    }
+
     pub fn conn(&self) -> redis::Connection {
         redis::Client::open(self.url())
             .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))

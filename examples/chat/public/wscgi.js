@@ -134,6 +134,11 @@ export function connect(url, handlers = {}, options = {}) {
       if (!dropped && resuming) {
         fresh();
         call("onreset");
+      } else if (!resuming) {
+        // It never opened here, but wscgi may have opened it (the 101 came too late, or was
+        // lost): that session now waits under this key, and starting another with the same
+        // key is refused (409) until it expires. A first connection takes a new key.
+        key = newKey();
       }
       if (ev.code === CANNOT_RESUME) return open();  // a fresh start at once
       retry();

@@ -2,10 +2,13 @@
 
 use std::time::Instant;
 
+use log::debug;
+
 use super::{Ready, Remote, deliver_here};
 use crate::api::response::Response;
 use crate::api::routes::Command;
 use crate::cluster::link::In;
+use crate::cluster::node;
 use crate::cluster::wire::{self, Message, Reply, Request};
 use crate::server::commands::command_of;
 use crate::server::hub::Hub;
@@ -70,10 +73,19 @@ impl Remote {
                 deliver_here(hub, &p.audience, message, &p.exclude);
             }
             Message::Publish(_) => {}
+            // The asker answered its caller 503 already: doing it now would surprise everyone.
+            Message::Request {
+                from,
+                deadline: Some(deadline),
+                ..
+            } if from != self.node.tag && node::past(deadline) => {
+                debug!("a request from {from} came after its deadline; dropped");
+            }
             Message::Request {
                 call,
                 from,
                 request,
+                ..
             } if from != self.node.tag => {
                 let reply = answer(hub, request);
                 let me = self.node.tag.clone();

@@ -20,7 +20,7 @@ use crate::bell::Bell;
 use crate::burst_log::BurstLog;
 use crate::cluster;
 use crate::cluster::calls::{Finished, Kind};
-use crate::cluster::node::Node;
+use crate::cluster::node::{self, Node};
 use crate::cluster::wire::{Audience, Message, Publish, Request};
 use crate::config::Redis;
 use crate::ws::message::Message as WsMessage;
@@ -275,22 +275,32 @@ impl Remote {
         channel: String,
         request: Request,
     ) -> Result<Step, ApiError> {
-        let deadline = self.node.deadline();
+        let deadline = self.deadline_for(waiter.owner);
         let call = self.node.calls.start(kind, waiter, deadline);
         let from = self.node.tag.clone();
         let message = Message::Request {
             call,
             from,
+            deadline: Some(node::wall_clock_ms(deadline)),
             request,
         };
         self.send_call(call, channel, &message)
     }
 
+    /// When a call must be answered: `--backend-timeout` from now, and for an operation of a
+    /// `/batch` no later than the batch itself, so that a batch never waits past its own
+    /// timeout (each of its remote calls would otherwise start a full timeout afresh).
+    fn deadline_for(&self, owner: Owner) -> Instant {
+        let call = self.node.deadline();
+        match owner {
+            Owner::Batch(id) => self.batches.get(&id).map_or(call, |b| call.min(b.deadline)),
+            Owner::Api { .. } => call,
+        }
+    }
+
     fn publish(&mut self, waiter: Waiter, publish: Publish) -> Result<Step, ApiError> {
-        let call = self
-            .node
-            .calls
-            .start(Kind::Publish, waiter, self.node.deadline());
+        let deadline = self.deadline_for(waiter.owner);
+        let call = self.node.calls.start(Kind::Publish, waiter, deadline);
         let channel = self.node.names.publish.clone();
         self.send_call(call, channel, &Message::Publish(publish))
     }

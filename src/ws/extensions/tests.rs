@@ -60,10 +60,14 @@ fn rfc_7692_examples() {
             ),
             Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=8"),
         ),
+        // §7.1.2.1: accepting the parameter means answering with it, the same value or less.
         (
             "permessage-deflate; server_max_window_bits=15",
-            Some(NO_CONTEXT),
-            Some("permessage-deflate"),
+            Some(
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+                 server_max_window_bits=15",
+            ),
+            Some("permessage-deflate; server_max_window_bits=15"),
         ),
         // §5.2: two offers; the first one is accepted.
         (

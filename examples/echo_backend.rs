@@ -13,9 +13,12 @@
 //! Run it with `cargo run --release --example echo_backend -- [ADDR]`
 //! (default 127.0.0.1:9000), then wscgi with `--backend http://ADDR/`.
 //! A malformed request gets a 4xx/5xx answer and closes its own connection;
-//! nothing a client sends makes the process panic. HTTP framing: `http.rs`; the page:
-//! `page.html`.
+//! nothing a client sends makes the process panic. HTTP framing: `echo_backend/http.rs`; the
+//! page: `echo_backend/page.html`.
 
+// Spelled out because a crate root (and a file loaded with #[path], as demo.rs and
+// tests/conformance.rs do) looks for plain `mod http;` beside itself, in examples/.
+#[path = "echo_backend/http.rs"]
 mod http;
 
 use http::{Conn, Request, Response};
@@ -197,4 +200,4 @@ fn path_of(target: &str) -> &str {
 /// The demo page: one text box, a log of sent and received messages, and
 /// the connection state. Element ids (`status`, `log`, `msg`) and classes
 /// (`sent`, `received`, `info`) are stable for automated browser checks.
-const DEMO_PAGE: &str = include_str!("page.html");
+const DEMO_PAGE: &str = include_str!("echo_backend/page.html");
