@@ -50,6 +50,9 @@
 #   --no-install             do not apt-get install missing peers (they are skipped)
 #   --out DIR                where results go (default target/bench/YYYYmmdd-HHMMSS)
 #   --keep                   keep the temporary directory (configs, server logs)
+#   --baseline BIN           also run an earlier wscgi binary (server wscgi-before) in the
+#                            idle, echo, fanout and connect scenarios, beside this one, so that
+#                            a change is measured before and after in one run
 #
 # The deflate scenario is wscgi alone, with and without permessage-deflate (the load generator
 # offers it like a browser, `--deflate`): chat-like JSON of about 200 B and a 16 KB JSON
@@ -67,6 +70,7 @@ INSTALL=1
 KEEP=0
 OUT=""
 PUSHPIN_BACKEND=rust
+BASELINE=""
 SCENARIOS="idle echo echo1 fanout connect cluster deflate"
 SERVERS="wscgi wscgi-tls pushpin pushpin-raised websocketd nginx-hop write-ceiling write-ceiling1"
 
@@ -80,6 +84,7 @@ while [ $# -gt 0 ]; do
         --no-install) INSTALL=0 ;;
         --out) OUT=$2; shift ;;
         --keep) KEEP=1 ;;
+        --baseline) BASELINE=$(realpath "$2"); SERVERS="$SERVERS wscgi-before"; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -308,9 +313,11 @@ start_server() { # NAME
     port=$(free_port)
     WS_URL="ws://127.0.0.1:$port/bench"
     case "$name" in
-        wscgi)
+        wscgi|wscgi-before)
             push=$(free_port)
-            start_bg "$TMP/wscgi-$N_STARTS.log" "$WSCGI" --backend "http://127.0.0.1:$FB_PORT/" \
+            local bin=$WSCGI
+            [ "$name" = wscgi ] || bin=$BASELINE
+            start_bg "$TMP/wscgi-$N_STARTS.log" "$bin" --backend "http://127.0.0.1:$FB_PORT/" \
                 --listen "127.0.0.1:$port" --push-listen "127.0.0.1:$push" --log-level warn
             SRV_PID=$LAST_PID; BACKEND_PID=$FB_PID
             PUSH_URL="http://127.0.0.1:$push/channels/bench"; PUSH_FORMAT=raw
@@ -564,7 +571,7 @@ START=$SECONDS
 for rep in $(seq "$REPEAT"); do
     if has_scenario idle; then
         step "[$rep/$REPEAT] idle: $IDLE_N connections held ${IDLE_HOLD}s"
-        for s in wscgi wscgi-tls pushpin websocketd; do
+        for s in wscgi wscgi-before wscgi-tls pushpin websocketd; do
             wanted "$s" || continue
             scenario_on idle "$s" $((IDLE_N / 1000 + 60)) idle -n "$IDLE_N" --hold "$IDLE_HOLD"
         done
@@ -573,7 +580,7 @@ for rep in $(seq "$REPEAT"); do
         step "[$rep/$REPEAT] echo: C=$ECHO_C, $ECHO_M messages of $SIZE B each (≤ ${ECHO_DUR}s)"
         ceiling ceiling "$ECHO_C"
         nginx_hop echo "$ECHO_C"
-        for s in wscgi pushpin websocketd; do
+        for s in wscgi wscgi-before pushpin websocketd; do
             wanted "$s" || continue
             scenario_on echo "$s" $((ECHO_DUR + 60)) echo -c "$ECHO_C" -m "$ECHO_M" -b "$SIZE" \
                 --duration "$ECHO_DUR"
@@ -591,7 +598,7 @@ for rep in $(seq "$REPEAT"); do
     if has_scenario fanout; then
         for n in $FANOUT_NS; do
             step "[$rep/$REPEAT] fanout: $n subscribers, $FANOUT_K publishes of $SIZE B (≤ ${FANOUT_DUR}s)"
-            for s in wscgi pushpin pushpin-raised write-ceiling write-ceiling1; do
+            for s in wscgi wscgi-before pushpin pushpin-raised write-ceiling write-ceiling1; do
                 wanted "$s" || continue
                 scenario_on "fanout$n" "$s" $((n / 500 + FANOUT_DUR + 90)) fanout -n "$n" \
                     -k "$FANOUT_K" -b "$SIZE" --duration "$FANOUT_DUR" \
@@ -626,7 +633,7 @@ for rep in $(seq "$REPEAT"); do
     fi
     if has_scenario connect; then
         step "[$rep/$REPEAT] connect: C=$CONNECT_C for ${CONNECT_DUR}s"
-        for s in wscgi wscgi-tls pushpin websocketd; do
+        for s in wscgi wscgi-before wscgi-tls pushpin websocketd; do
             wanted "$s" || continue
             scenario_on connect "$s" $((CONNECT_DUR + 60)) connect -c "$CONNECT_C" \
                 --duration "$CONNECT_DUR"

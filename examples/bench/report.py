@@ -18,9 +18,10 @@ PEERS = ["pushpin", "pushpin-raised", "websocketd"]
 # What a server doing wscgi's work could at best cost on the machine of the run: the best HTTP
 # reverse proxy making the same hop (echo), and a bare loop of writes (fan-out).
 REFS = ["nginx-hop", "write-ceiling", "write-ceiling1"]
-COLUMNS = ["wscgi", "wscgi-tls"] + PEERS + ["ceiling"] + REFS
+COLUMNS = ["wscgi", "wscgi-before", "wscgi-tls"] + PEERS + ["ceiling"] + REFS
 HEAD = {
     "wscgi": "wscgi",
+    "wscgi-before": "wscgi before (--baseline)",
     "wscgi-tls": "wscgi wss://",
     "pushpin": "Pushpin",
     "pushpin-raised": "Pushpin (raised limits)",
@@ -203,7 +204,7 @@ def main():
         added50["ceiling"] = None
         rows.append(("echo C=1: p50 added over direct backend request, ms ↓", added50, 3, "",
                      None))
-    fan_servers = ["wscgi", "pushpin", "pushpin-raised", "write-ceiling", "write-ceiling1"]
+    fan_servers = ["wscgi", "wscgi-before", "pushpin", "pushpin-raised", "write-ceiling", "write-ceiling1"]
     for k in fanouts:
         size = int(k[len("fanout"):])
         row(f"fanout {size:,}: publish → last delivery, median ms ↓", k, "median_last_ms", 2,
@@ -214,19 +215,20 @@ def main():
         row(f"fanout {size:,}: deliveries missing ↓", k, "missing", 0, servers=fan_servers)
     cc = any_server("connect", "concurrency")
     row(f"connect (C={cc or 0:.0f}): handshakes/s ↑", "connect", "handshakes_per_s", 0,
-        "≥ 5,000/s (ws://)", servers=["wscgi", "wscgi-tls", "pushpin", "pushpin-raised",
+        "≥ 5,000/s (ws://)", servers=["wscgi", "wscgi-before", "wscgi-tls", "pushpin", "pushpin-raised",
                                       "websocketd"],
         check=ge(5000))
     row("connect: handshake p99, ms ↓", "connect", "p99_ms", 3,
-        servers=["wscgi", "wscgi-tls", "pushpin", "pushpin-raised", "websocketd"])
+        servers=["wscgi", "wscgi-before", "wscgi-tls", "pushpin", "pushpin-raised", "websocketd"])
     row("connect: server CPU per handshake, µs ↓", "connect", "server_cpu_us_per_handshake", 1,
-        servers=["wscgi", "wscgi-tls", "pushpin", "pushpin-raised", "websocketd"])
+        servers=["wscgi", "wscgi-before", "wscgi-tls", "pushpin", "pushpin-raised", "websocketd"])
     if binary is not None:
         rows.append(("stripped release binary, MiB ↓",
                      {"wscgi": binary / 1048576}, 2, "≤ 2 MiB", le(2.0)))
 
     present = [s for s in COLUMNS if any(v.get(s) is not None for _, v, _, _, _ in rows)]
-    peers = [s for s in present if s in PEERS or s == "ceiling" or s in REFS]
+    peers = [s for s in present if s in PEERS or s == "ceiling" or s in REFS
+             or s == "wscgi-before"]
     head = ["metric"] + [HEAD[s] for s in present] + [f"wscgi/{HEAD[p]}" for p in peers] + ["target"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, values, digits, target, check in rows:
