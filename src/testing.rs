@@ -29,8 +29,8 @@ pub struct Outcome {
     pub messages: usize,
     /// Their payloads, in order.
     pub bodies: Vec<Bytes>,
-    /// After each part had been read: whether the frame reader still held a grown buffer.
-    pub grown_after_part: Vec<bool>,
+    /// After each part had been read: whether the connection still held a frame reader.
+    pub reader_after_part: Vec<bool>,
     /// The close code the WebSocket ended with, if it ended.
     pub close_code: Option<u16>,
 }
@@ -62,13 +62,13 @@ pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
     let mut backend = EchoBackend::default();
     client.write_all(UPGRADE).expect("write upgrade");
     let mut budget = 64 * 1024;
-    let mut grown_after_part = Vec::new();
+    let mut reader_after_part = Vec::new();
     for part in parts {
         let part = part.get(..budget).unwrap_or(part);
         budget -= part.len();
         client.write_all(part).expect("write frames");
         backend.run(&mut conn, &limits);
-        grown_after_part.push(conn.holds_grown_reader());
+        reader_after_part.push(conn.holds_reader());
     }
     client
         .shutdown(std::net::Shutdown::Write)
@@ -95,7 +95,7 @@ pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
         output,
         messages,
         bodies,
-        grown_after_part,
+        reader_after_part,
         close_code,
     }
 }
@@ -216,15 +216,15 @@ mod tests {
         );
     }
 
-    /// The reader is renewed as soon as the socket runs dry at a frame boundary after a large
-    /// message, and not while a frame is half received.
+    /// The frame reader (and its buffer, grown by a large message) is let go as soon as the
+    /// socket runs dry at a frame boundary, and not while a frame is half received.
     #[test]
-    fn a_grown_reader_is_renewed_at_the_next_frame_boundary() {
+    fn the_reader_is_let_go_when_the_socket_runs_dry_at_a_frame_boundary() {
         let mut big_then_half = masked(0x82, &[9; 10_000]);
         let next = masked(0x81, b"after");
         big_then_half.extend_from_slice(&next[..3]);
         let out = drive_conn_in_parts(&[&big_then_half, &next[3..], &masked(0x81, b"small")]);
-        assert_eq!(out.grown_after_part, [true, false, false]);
+        assert_eq!(out.reader_after_part, [true, false, false]);
         assert_eq!(out.bodies.len(), 3);
         assert_eq!(&out.bodies[1][..], b"after");
     }

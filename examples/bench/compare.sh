@@ -26,6 +26,14 @@
 #                    >= 25 ms to the first delivery) and message_hwm=1,000,000
 #                    (only the fanout scenario depends on them, so only it runs)
 #   websocketd       `websocketd cat`: one process per connection, no pub/sub (no fanout)
+#   nginx-hop        reference for the echo scenario: wrk -> nginx (1 worker, keep-alive
+#                    upstream, access log off) -> the same backend, same concurrency and body
+#                    size; requests/s and nginx's CPU per request (whole process tree, user +
+#                    system, as bench-load measures wscgi's)
+#   write-ceiling    reference for the fanout scenarios: examples/bench/write_ceiling.rs holds
+#   write-ceiling1   the same subscribers and on each publish writes one pre-framed message
+#                    to every socket in a tight loop, from one thread per core (write-ceiling)
+#                    or one thread (write-ceiling1): the physical limit of a fan-out here
 #   wscgi-cluster    scenario `cluster` only: three wscgi instances (built with --features
 #                    redis) joined through one redis-server (`--redis`), the subscribers split
 #                    evenly over them, publishes on the first; compared with one plain wscgi
@@ -36,11 +44,15 @@
 #   --repeat N               run every scenario N times, report medians (default 1)
 #   --scenarios "LIST"       subset of: idle echo echo1 fanout connect cluster deflate (default all)
 #   --servers "LIST"         subset of: wscgi wscgi-tls pushpin pushpin-raised websocketd
+#                            nginx-hop write-ceiling write-ceiling1
 #   --pushpin-backend KIND   rust (default, bench-fast-backend) or python
 #                            (examples/bench/pushpin_backend.py)
 #   --no-install             do not apt-get install missing peers (they are skipped)
 #   --out DIR                where results go (default target/bench/YYYYmmdd-HHMMSS)
 #   --keep                   keep the temporary directory (configs, server logs)
+#   --baseline BIN           also run an earlier wscgi binary (server wscgi-before) in the
+#                            idle, echo, fanout and connect scenarios, beside this one, so that
+#                            a change is measured before and after in one run
 #
 # The deflate scenario is wscgi alone, with and without permessage-deflate (the load generator
 # offers it like a browser, `--deflate`): chat-like JSON of about 200 B and a 16 KB JSON
@@ -58,8 +70,9 @@ INSTALL=1
 KEEP=0
 OUT=""
 PUSHPIN_BACKEND=rust
+BASELINE=""
 SCENARIOS="idle echo echo1 fanout connect cluster deflate"
-SERVERS="wscgi wscgi-tls pushpin pushpin-raised websocketd"
+SERVERS="wscgi wscgi-tls pushpin pushpin-raised websocketd nginx-hop write-ceiling write-ceiling1"
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -71,6 +84,7 @@ while [ $# -gt 0 ]; do
         --no-install) INSTALL=0 ;;
         --out) OUT=$2; shift ;;
         --keep) KEEP=1 ;;
+        --baseline) BASELINE=$(realpath "$2"); SERVERS="$SERVERS wscgi-before"; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -103,7 +117,7 @@ step() { echo "[$(date -u '+%H:%M:%S')] == $*"; }
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
-for pkg in pushpin websocketd wrk; do
+for pkg in pushpin websocketd wrk nginx; do
     installed "$pkg" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ] && [ "$INSTALL" = 1 ]; then
@@ -128,6 +142,10 @@ if ! have websocketd; then
 fi
 HAVE_WRK=1
 have wrk || { echo "wrk not installed: no backend ceiling" >&2; HAVE_WRK=0; }
+if wanted nginx-hop && { ! have nginx || [ "$HAVE_WRK" = 0 ]; }; then
+    echo "nginx or wrk not installed: skipping nginx-hop" >&2
+    SERVERS=$(echo " $SERVERS " | sed 's/ nginx-hop / /')
+fi
 if wanted wscgi-tls && ! have openssl; then
     echo "openssl not installed: skipping wscgi-tls" >&2
     SERVERS=$(echo " $SERVERS " | sed 's/ wscgi-tls / /')
@@ -146,7 +164,8 @@ esac
 BIN=$ROOT/target/bench-bin
 mkdir -p "$BIN"
 step "cargo build --release (wscgi, bench-load, bench-fast-backend)"
-cargo build --release --quiet --bin wscgi --example bench-load --example bench-fast-backend
+cargo build --release --quiet --bin wscgi --example bench-load --example bench-fast-backend \
+    --example bench-write-ceiling
 cp "$ROOT/target/release/wscgi" "$BIN/wscgi"
 cp "$ROOT/target/release/examples/bench-load" "$BIN/bench-load"
 if wanted wscgi-tls; then
@@ -165,6 +184,7 @@ WSCGI=$BIN/wscgi
 WSCGI_TLS=$BIN/wscgi-tls
 LOAD=$BIN/bench-load
 FAST=$ROOT/target/release/examples/bench-fast-backend
+CEILING=$ROOT/target/release/examples/bench-write-ceiling
 
 # The generator and the servers hold up to 10,000 sockets each.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -293,9 +313,11 @@ start_server() { # NAME
     port=$(free_port)
     WS_URL="ws://127.0.0.1:$port/bench"
     case "$name" in
-        wscgi)
+        wscgi|wscgi-before)
             push=$(free_port)
-            start_bg "$TMP/wscgi-$N_STARTS.log" "$WSCGI" --backend "http://127.0.0.1:$FB_PORT/" \
+            local bin=$WSCGI
+            [ "$name" = wscgi ] || bin=$BASELINE
+            start_bg "$TMP/wscgi-$N_STARTS.log" "$bin" --backend "http://127.0.0.1:$FB_PORT/" \
                 --listen "127.0.0.1:$port" --push-listen "127.0.0.1:$push" --log-level warn
             SRV_PID=$LAST_PID; BACKEND_PID=$FB_PID
             PUSH_URL="http://127.0.0.1:$push/channels/bench"; PUSH_FORMAT=raw
@@ -356,6 +378,15 @@ EOF
             SRV_PID=$LAST_PID; BACKEND_PID=$PP_BACKEND_PID
             PUSH_URL="http://127.0.0.1:$push/publish/"; PUSH_FORMAT=pushpin
             wait_port "$push" "$SRV_PID" 20 || { echo "$name: push API did not start" >&2; return 1; }
+            ;;
+        write-ceiling|write-ceiling1)
+            push=$(free_port)
+            local threads=0
+            [ "$name" = write-ceiling ] || threads=1
+            start_bg "$TMP/$name-$N_STARTS.log" "$CEILING" --listen "127.0.0.1:$port" \
+                --push-listen "127.0.0.1:$push" --threads "$threads"
+            SRV_PID=$LAST_PID; BACKEND_PID=""
+            PUSH_URL="http://127.0.0.1:$push/channels/bench"; PUSH_FORMAT=raw
             ;;
         websocketd)
             start_bg "$TMP/websocketd-$N_STARTS.log" websocketd --address 127.0.0.1 --port "$port" \
@@ -467,6 +498,71 @@ ceiling() { # KEY CONNECTIONS
     record "$1" ceiling "$json"
 }
 
+cpu_ticks() { # PID: clock ticks of CPU (user + system) used so far by the pid and its tree
+    local total=0 p
+    for p in $(tree_of "$1"); do
+        # Fields 14 and 15 of /proc/PID/stat, counted after the command name's closing paren.
+        total=$((total + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
+    done
+    echo "$total"
+}
+
+nginx_hop() { # KEY CONNECTIONS: wrk -> nginx -> the backend; requests/s, nginx CPU per request
+    wanted nginx-hop || return 0
+    local dir=$TMP/nginx-hop-$1 port out json before after pid user=""
+    mkdir -p "$dir/tmp"
+    port=$(free_port)
+    [ "$(id -u)" -ne 0 ] || user="user root;"
+    cat > "$dir/nginx.conf" <<EOF
+$user
+daemon off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body; proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi; uwsgi_temp_path $dir/tmp/uwsgi; scgi_temp_path $dir/tmp/scgi;
+    upstream backend { server 127.0.0.1:$FB_PORT; keepalive 64; }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    start_bg "$dir/out.log" nginx -p "$dir" -c "$dir/nginx.conf"
+    pid=$LAST_PID
+    if ! wait_port "$port" "$pid" 10; then
+        echo "nginx did not start" >&2; cat "$dir/error.log" >&2 || true
+        record "$1" nginx-hop ""
+        stop_tree "$pid"; forget "$pid"
+        return 0
+    fi
+    # A short warm-up fills nginx's upstream keep-alive pool, as bench-load's warm-up does.
+    wrk -t1 -c"$2" -d1s -s "$BENCH/ceiling.lua" "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
+    before=$(cpu_ticks "$pid")
+    out=$(BENCH_SIZE=$SIZE BENCH_LABEL="$1" timeout -k 5 $((WRK_DUR + 30)) \
+        wrk -t1 -c"$2" -d"${WRK_DUR}s" -s "$BENCH/ceiling.lua" "http://127.0.0.1:$port/" 2>&1) || true
+    after=$(cpu_ticks "$pid")
+    json=$(printf '%s\n' "$out" | grep '^{' | head -1)
+    if [ -n "$json" ]; then
+        json=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); t=int(sys.argv[2]); hz=int(sys.argv[3])
+r["scenario"]="nginx-hop"; r["server_cpu_s"]=round(t/hz,3)
+r["server_cpu_us_per_request"]=round(t/hz*1e6/max(r["requests"],1),2); print(json.dumps(r))' \
+            "$json" $((after - before)) "$(getconf CLK_TCK)")
+        printf '   nginx-hop: %s\n' "$(python3 -c 'import json,sys; r=json.loads(sys.argv[1])
+print("%.0f requests/s, nginx CPU %.1f µs per request" % (r["requests_per_s"], r["server_cpu_us_per_request"]))' "$json")"
+    fi
+    record "$1" nginx-hop "$json"
+    stop_tree "$pid"; forget "$pid"
+    sleep 1
+}
+
 has_scenario() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # --- the runs ---
@@ -475,7 +571,7 @@ START=$SECONDS
 for rep in $(seq "$REPEAT"); do
     if has_scenario idle; then
         step "[$rep/$REPEAT] idle: $IDLE_N connections held ${IDLE_HOLD}s"
-        for s in wscgi wscgi-tls pushpin websocketd; do
+        for s in wscgi wscgi-before wscgi-tls pushpin websocketd; do
             wanted "$s" || continue
             scenario_on idle "$s" $((IDLE_N / 1000 + 60)) idle -n "$IDLE_N" --hold "$IDLE_HOLD"
         done
@@ -483,7 +579,8 @@ for rep in $(seq "$REPEAT"); do
     if has_scenario echo; then
         step "[$rep/$REPEAT] echo: C=$ECHO_C, $ECHO_M messages of $SIZE B each (≤ ${ECHO_DUR}s)"
         ceiling ceiling "$ECHO_C"
-        for s in wscgi pushpin websocketd; do
+        nginx_hop echo "$ECHO_C"
+        for s in wscgi wscgi-before pushpin websocketd; do
             wanted "$s" || continue
             scenario_on echo "$s" $((ECHO_DUR + 60)) echo -c "$ECHO_C" -m "$ECHO_M" -b "$SIZE" \
                 --duration "$ECHO_DUR"
@@ -501,7 +598,7 @@ for rep in $(seq "$REPEAT"); do
     if has_scenario fanout; then
         for n in $FANOUT_NS; do
             step "[$rep/$REPEAT] fanout: $n subscribers, $FANOUT_K publishes of $SIZE B (≤ ${FANOUT_DUR}s)"
-            for s in wscgi pushpin pushpin-raised; do
+            for s in wscgi wscgi-before pushpin pushpin-raised write-ceiling write-ceiling1; do
                 wanted "$s" || continue
                 scenario_on "fanout$n" "$s" $((n / 500 + FANOUT_DUR + 90)) fanout -n "$n" \
                     -k "$FANOUT_K" -b "$SIZE" --duration "$FANOUT_DUR" \
@@ -536,7 +633,7 @@ for rep in $(seq "$REPEAT"); do
     fi
     if has_scenario connect; then
         step "[$rep/$REPEAT] connect: C=$CONNECT_C for ${CONNECT_DUR}s"
-        for s in wscgi wscgi-tls pushpin websocketd; do
+        for s in wscgi wscgi-before wscgi-tls pushpin websocketd; do
             wanted "$s" || continue
             scenario_on connect "$s" $((CONNECT_DUR + 60)) connect -c "$CONNECT_C" \
                 --duration "$CONNECT_DUR"

@@ -20,6 +20,8 @@ use crate::reply::Reply;
 pub struct HttpBackend {
     agent: Agent,
     url: String,
+    /// `url` parsed once: an event without a query string reuses it (a cheap clone).
+    uri: Option<Uri>,
     max_body: u64,
 }
 
@@ -41,6 +43,7 @@ impl HttpBackend {
         HttpBackend {
             agent: Agent::with_parts(config, connector(), DirectResolver),
             url: url.to_string(),
+            uri: url.parse().ok(),
             // ureq's limit fails on the read that finds the end of a body of exactly `limit`
             // bytes; one more byte of allowance accepts bodies of exactly --max-message.
             max_body: max_body as u64 + 1,
@@ -48,8 +51,10 @@ impl HttpBackend {
     }
 
     pub fn send(&self, req: &BackendRequest) -> Result<Reply, BackendError> {
-        let url = with_query(&self.url, &req.query);
-        let mut builder = self.agent.post(&url);
+        let mut builder = match (&self.uri, req.query.is_empty()) {
+            (Some(uri), true) => self.agent.post(uri.clone()),
+            _ => self.agent.post(with_query(&self.url, &req.query)),
+        };
         for (name, value) in &req.headers {
             builder = builder.header_raw(name, value);
         }

@@ -1,6 +1,7 @@
 //! Delivering one event to the backend, with retries. Runs on worker threads only: everything
 //! here may block.
 
+mod buffers;
 pub mod cgi;
 pub mod cgi_env;
 pub mod cgi_response;

@@ -3,6 +3,8 @@
 //! Pure, and shared: the HTTP backend sends these as they are; CGI and FastCGI turn the same
 //! headers into `HTTP_*` variables. The header set is the wire protocol documented in README.
 
+use std::borrow::Cow;
+
 use tungstenite::Bytes;
 
 use crate::config::EventFormat;
@@ -18,7 +20,8 @@ pub struct BackendRequest {
     /// The client's address; `None` for `reset`.
     pub remote: Option<std::net::SocketAddr>,
     /// Header names as documented (`WS-Event`, ...); passed client headers keep lowercase names.
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// The protocol's own names are static: most events allocate no name at all.
+    pub headers: Vec<(Cow<'static, str>, Vec<u8>)>,
     pub content_type: Option<&'static str>,
     pub body: Bytes,
 }
@@ -29,21 +32,6 @@ pub const FORM: &str = "application/x-www-form-urlencoded";
 
 pub fn build(event: &Event, format: EventFormat) -> BackendRequest {
     let fields = fields(event);
-    let mut headers: Vec<(String, Vec<u8>)> = fields
-        .iter()
-        .map(|(name, value)| (format!("WS-{name}"), header_safe(value)))
-        .collect();
-    if let Some(conn) = &event.conn {
-        for (name, value) in &conn.headers {
-            headers.push((name.clone(), value.clone().into_bytes()));
-        }
-    }
-    for (name, value) in &event.meta {
-        headers.push((format!("WS-Meta-{name}"), header_safe(value.as_bytes())));
-    }
-    let query = event.conn.as_ref().map_or("", |c| c.query()).to_string();
-    let path = event.conn.as_ref().map_or("", |c| c.path()).to_string();
-    let remote = event.conn.as_ref().map(|c| c.remote);
     let (content_type, body) = match (format, &event.kind) {
         (EventFormat::Form, _) => (Some(FORM), Bytes::from(form_body(event, &fields))),
         (EventFormat::Headers, EventKind::Message { data, binary }) => {
@@ -51,6 +39,23 @@ pub fn build(event: &Event, format: EventFormat) -> BackendRequest {
         }
         (EventFormat::Headers, _) => (None, Bytes::new()),
     };
+    let passed = event.conn.as_ref().map_or(0, |c| c.headers.len());
+    let mut headers = Vec::with_capacity(fields.len() + passed + event.meta.len() + 2);
+    for (name, value) in fields {
+        headers.push((Cow::Borrowed(name), header_safe(value)));
+    }
+    if let Some(conn) = &event.conn {
+        for (name, value) in &conn.headers {
+            headers.push((Cow::Owned(name.clone()), value.clone().into_bytes()));
+        }
+    }
+    for (name, value) in &event.meta {
+        let name = Cow::Owned(format!("WS-Meta-{name}"));
+        headers.push((name, header_safe(value.as_bytes().to_vec())));
+    }
+    let query = event.conn.as_ref().map_or("", |c| c.query()).to_string();
+    let path = event.conn.as_ref().map_or("", |c| c.path()).to_string();
+    let remote = event.conn.as_ref().map(|c| c.remote);
     BackendRequest {
         query,
         path,
@@ -61,28 +66,27 @@ pub fn build(event: &Event, format: EventFormat) -> BackendRequest {
     }
 }
 
-/// The protocol fields as (header suffix, value).
+/// The protocol fields as (header name, value).
 fn fields(event: &Event) -> Vec<(&'static str, Vec<u8>)> {
-    let mut f: Vec<(&'static str, Vec<u8>)> = vec![
-        ("Event", event.kind.name().as_str().into()),
-        ("Boot-Id", event.boot_id.as_bytes().to_vec()),
-    ];
+    let mut f: Vec<(&'static str, Vec<u8>)> = Vec::with_capacity(8);
+    f.push(("WS-Event", event.kind.name().as_str().into()));
+    f.push(("WS-Boot-Id", event.boot_id.as_bytes().to_vec()));
     if let Some(conn) = &event.conn {
-        f.push(("Connection-Id", conn.id.clone().into_bytes()));
-        f.push(("Seq", event.seq.to_string().into_bytes()));
-        f.push(("Path", conn.target.clone().into_bytes()));
-        f.push(("Remote-Addr", conn.remote.to_string().into_bytes()));
+        f.push(("WS-Connection-Id", conn.id.clone().into_bytes()));
+        f.push(("WS-Seq", event.seq.to_string().into_bytes()));
+        f.push(("WS-Path", conn.target.clone().into_bytes()));
+        f.push(("WS-Remote-Addr", conn.remote.to_string().into_bytes()));
     }
     match &event.kind {
         EventKind::Message { binary, .. } => {
             f.push((
-                "Message-Type",
+                "WS-Message-Type",
                 if *binary { "binary" } else { "text" }.into(),
             ));
         }
         EventKind::Close { code, reason } => {
-            f.push(("Close-Code", code.to_string().into_bytes()));
-            f.push(("Close-Reason", reason.clone().into_bytes()));
+            f.push(("WS-Close-Code", code.to_string().into_bytes()));
+            f.push(("WS-Close-Reason", reason.clone().into_bytes()));
         }
         EventKind::Open | EventKind::Resume | EventKind::Reset => {}
     }
@@ -94,15 +98,15 @@ fn form_body(event: &Event, fields: &[(&'static str, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, value) in fields {
         let key = match *name {
-            "Event" => "event",
-            "Boot-Id" => "boot",
-            "Connection-Id" => "id",
-            "Seq" => "seq",
-            "Path" => "path",
-            "Remote-Addr" => "remote",
-            "Message-Type" => "type",
-            "Close-Code" => "code",
-            "Close-Reason" => "reason",
+            "WS-Event" => "event",
+            "WS-Boot-Id" => "boot",
+            "WS-Connection-Id" => "id",
+            "WS-Seq" => "seq",
+            "WS-Path" => "path",
+            "WS-Remote-Addr" => "remote",
+            "WS-Message-Type" => "type",
+            "WS-Close-Code" => "code",
+            "WS-Close-Reason" => "reason",
             _ => continue,
         };
         push_pair(&mut out, key.as_bytes(), value);
@@ -142,11 +146,13 @@ pub fn form_encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Header values may not hold control characters; a close reason from a client may.
-fn header_safe(value: &[u8]) -> Vec<u8> {
+fn header_safe(mut value: Vec<u8>) -> Vec<u8> {
+    for b in &mut value {
+        if *b < 0x20 || *b == 0x7f {
+            *b = b' ';
+        }
+    }
     value
-        .iter()
-        .map(|&b| if b < 0x20 || b == 0x7f { b' ' } else { b })
-        .collect()
 }
 
 #[cfg(test)]

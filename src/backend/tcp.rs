@@ -8,6 +8,8 @@
 //! request made besides its write and read. Here the check is one `recv(MSG_PEEK |
 //! MSG_DONTWAIT)`, and a timeout is set only when it must change by more than [`SLACK`].
 //!
+//! Its buffers are small and grow only for a large reply (`backend::buffers`).
+//!
 //! Proxies are not supported (the agent is built with none): the backend is a local service,
 //! never reached through one, whatever `HTTP_PROXY` says.
 
@@ -19,8 +21,10 @@ use std::time::{Duration, Instant};
 
 use ureq::Error;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, ShutdownHandle, Transport,
+    Buffers, ConnectionDetails, Connector, NextTimeout, ShutdownHandle, Transport,
 };
+
+use super::buffers::GrowingBuffers;
 
 /// How much later than its budget a read or write may time out, to keep the socket's timeout
 /// unchanged from one request to the next (a fresh request's budget is always slightly less
@@ -64,12 +68,9 @@ impl<In: Transport> Connector<In> for LeanTcpConnector {
                     if details.config.no_delay() {
                         stream.set_nodelay(true)?;
                     }
-                    let config = details.config;
-                    let buffers =
-                        LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
                     let transport = LeanTcp {
                         stream: Arc::new(Stream(stream)),
-                        buffers,
+                        buffers: GrowingBuffers::default(),
                         read_timeout: None,
                         write_timeout: None,
                     };
@@ -99,7 +100,7 @@ impl ShutdownHandle for Stream {
 #[derive(Debug)]
 pub struct LeanTcp {
     stream: Arc<Stream>,
-    buffers: LazyBuffers,
+    buffers: GrowingBuffers,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
 }

@@ -30,6 +30,7 @@ use crate::ws::deflate::Deflate;
 use crate::ws::extensions::Params;
 use crate::ws::outbuf::OutBuf;
 use crate::ws::queue::EventQueue;
+use crate::ws::reader::Reader;
 use crate::ws::session::Session;
 use crate::ws::transport::Transport;
 use crate::ws::wire::Wire;
@@ -60,13 +61,11 @@ pub(super) enum Phase {
     },
     Open {
         wire: Wire,
-        ws: Box<WebSocketContext>,
+        /// tungstenite's frame reader, while frames are arriving (see `ws::reader`).
+        reader: Reader,
         ping: Ping,
         /// Where the client's frames begin and end (see `ws::boundaries`).
         frames: Boundaries,
-        /// A large message went through `ws`, whose read buffer kept that size; it is replaced
-        /// at the next point where that is invisible.
-        reader_grown: bool,
     },
     /// The client broke the protocol: nothing more is read, and the close frame (`code`) waits
     /// until the replies to messages accepted before the violation were sent (see
@@ -201,16 +200,10 @@ impl Conn {
         &self.meta
     }
 
-    /// A large message went through the frame reader and it has not been renewed yet (it may
-    /// hold a message-sized buffer). For tests; see `ws::boundaries`.
-    pub fn holds_grown_reader(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Open {
-                reader_grown: true,
-                ..
-            }
-        )
+    /// An open connection holds a frame reader (and its buffer): frames are arriving, or the
+    /// socket has not run dry at a frame boundary since they did. For tests; see `ws::reader`.
+    pub fn holds_reader(&self) -> bool {
+        matches!(&self.phase, Phase::Open { reader, .. } if reader.is_reading())
     }
 
     /// Open for messages: the push API finds only such connections.

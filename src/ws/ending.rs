@@ -23,8 +23,8 @@ impl Conn {
     /// its close event went out with the violation's code already.
     pub fn close(&mut self, code: u16, reason: &str) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Open { wire, ws, .. } => {
-                self.phase = closing(wire, ws, code, reason);
+            Phase::Open { wire, reader, .. } => {
+                self.phase = closing(wire, reader.into_closing(), code, reason);
                 self.ended(code, reason.to_string());
             }
             Phase::Failing {
@@ -55,11 +55,11 @@ impl Conn {
     /// reach the client first.
     pub(super) fn fail(&mut self, code: u16, reason: &str) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Open { wire, ws, .. } => {
+            Phase::Open { wire, reader, .. } => {
                 self.ended(code, reason.to_string());
                 self.phase = Phase::Failing {
                     wire,
-                    ws,
+                    ws: reader.into_closing(),
                     code,
                     reason: close::truncate_reason(reason),
                     since: Instant::now(),

@@ -46,8 +46,8 @@ impl Limits {
     /// idle clients.
     pub fn from_config(config: &Config) -> Limits {
         let mut ws = WebSocketConfig::default();
-        // Allocated up front for every connection: 1 KiB keeps an idle client near 3 KiB in
-        // all; larger messages only take more (cheap) reads.
+        // Held only while frames arrive (see ws::reader); larger messages only take more
+        // (cheap) reads.
         ws.read_buffer_size = 1024;
         // Frames go straight into our own bounded queue (see ws::outbuf), never pile up here.
         ws.write_buffer_size = 0;

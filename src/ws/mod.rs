@@ -21,6 +21,7 @@ pub mod message;
 mod opening;
 pub mod outbuf;
 pub mod queue;
+mod reader;
 mod reading;
 mod replay;
 pub mod resume_query;

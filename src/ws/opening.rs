@@ -8,10 +8,10 @@ use std::time::{Instant, SystemTime};
 
 use log::{debug, info, warn};
 use tungstenite::Bytes;
-use tungstenite::protocol::{Role, WebSocketContext};
 
 use super::boundaries::Boundaries;
 use super::conn::{Conn, Limits, Phase, Ping};
+use super::reader::Reader;
 use crate::backend::spec;
 use crate::events::{ConnInfo, EventKind};
 use crate::headers;
@@ -271,13 +271,11 @@ impl Conn {
         self.settle_inflow();
         let mut frames = Boundaries::default();
         frames.feed(&tail);
-        let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(limits.ws_config));
         self.phase = Phase::Open {
             wire,
-            ws: Box::new(ws),
+            reader: Reader::open(tail, limits.ws_config),
             ping: Ping::Idle,
             frames,
-            reader_grown: false,
         };
         self.last_heard = Instant::now();
         // Missed messages first, then live ones (the reply's body is one of those).

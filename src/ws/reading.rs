@@ -7,8 +7,6 @@ use std::time::Instant;
 use log::{debug, info};
 use tungstenite::{Bytes, Message};
 
-use tungstenite::protocol::{Role, WebSocketContext};
-
 use super::boundaries::Boundaries;
 use super::conn::{Backlog, Conn, Limits, Phase, Ping, Readable};
 use super::inflow::Inflow;
@@ -17,9 +15,6 @@ use crate::ws::close;
 use crate::ws::frame;
 use crate::ws::outbuf::{Full, OutBuf};
 use crate::ws::transport::Transport;
-
-/// Messages larger than this may have grown tungstenite's read buffer (see `renew_reader`).
-const GROWN: usize = 4096;
 
 impl Conn {
     pub(super) fn read_frames(&mut self, limits: &Limits, how: Readable) {
@@ -55,9 +50,12 @@ impl Conn {
             let inflow = self.deflate.as_deref_mut().map(|d| d.inflow());
             let (wire, ws, frames) = match &mut self.phase {
                 Phase::Open {
-                    wire, ws, frames, ..
-                } => (wire, ws, Some(frames)),
-                Phase::Closing { wire, ws, .. } => (wire, ws, None),
+                    wire,
+                    reader,
+                    frames,
+                    ..
+                } => (wire, reader.get(limits.ws_config), Some(frames)),
+                Phase::Closing { wire, ws, .. } => (wire, &mut **ws, None),
                 _ => return,
             };
             let result = ws.read(&mut Io {
@@ -88,7 +86,7 @@ impl Conn {
                         return self.fail(code, reason);
                     }
                     self.backlog = Backlog::Drained;
-                    return self.renew_reader(limits);
+                    return self.rest_reader();
                 }
                 Err(e) => return self.on_read_error(&e),
             }
@@ -113,30 +111,18 @@ impl Conn {
         self.is_open() && self.backlog == Backlog::Unread
     }
 
-    /// After a large message, swap tungstenite's frame reader (and its oversized buffer) for a
-    /// fresh one, once every byte read belongs to a complete frame and no message is half
-    /// received: then the old reader holds nothing, and the swap is invisible.
-    fn renew_reader(&mut self, limits: &Limits) {
-        if let Phase::Open {
-            ws,
-            frames,
-            reader_grown: grown @ true,
-            ..
-        } = &mut self.phase
+    /// The socket ran dry: let tungstenite's frame reader go if every byte read belongs to a
+    /// complete frame and no message is half received (see `ws::reader`).
+    fn rest_reader(&mut self) {
+        if let Phase::Open { reader, frames, .. } = &mut self.phase
             && frames.at_rest()
         {
-            **ws = WebSocketContext::new(Role::Server, Some(limits.ws_config));
-            *grown = false;
+            reader.rest();
         }
     }
 
     fn received(&mut self, data: Bytes, binary: bool) {
         self.last_message = Instant::now();
-        if let Phase::Open { reader_grown, .. } = &mut self.phase
-            && data.len() > GROWN
-        {
-            *reader_grown = true;
-        }
         self.traffic.messages_in += 1;
         self.traffic.bytes_in += data.len() as u64;
         self.events.push(EventKind::Message { data, binary });
@@ -169,10 +155,11 @@ impl Conn {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Open {
                 mut wire,
-                mut ws,
+                reader,
                 frames,
                 ..
             } => {
+                let mut ws = reader.into_closing();
                 let payload = frames.close_payload().unwrap_or_default();
                 match close::unknown_to_tungstenite(payload) {
                     Some((sent, why)) if code == close::PROTOCOL_ERROR => {
