@@ -179,6 +179,9 @@ fn a_frozen_instance_costs_callers_the_backend_timeout_at_most() {
         },
     );
     assert_eq!(recv_text(&mut there), "thawed");
+    // SIGCONT interrupts the subscriber's wait; that is not a Redis outage.
+    let log = c.nodes[1].log();
+    assert!(!log.contains("redis unavailable"), "{log}");
 }
 
 /// A `/batch` takes `--backend-timeout` (3 s here) at most, however its time is spent: its

@@ -359,6 +359,11 @@ fn listen(
                 }
             }
             Err(e) if e.is_timeout() => pubsub.ping::<redis::Value>().map(|_| ())?,
+            // A signal woke the wait (SIGCONT after SIGSTOP): nothing was read, wait again
+            // rather than take a working connection for an outage.
+            Err(e)
+                if e.as_io_error().map(|io| io.kind()) == Some(std::io::ErrorKind::Interrupted) => {
+            }
             Err(e) => return Err(e),
         }
     }
