@@ -10,7 +10,8 @@ use crate::events::{EventKind, EventName};
 
 #[derive(Debug, Default)]
 pub struct EventQueue {
-    waiting: VecDeque<(u64, EventKind)>,
+    /// Number, event, and whether a message's data is still compressed (see `ws::offload`).
+    waiting: VecDeque<(u64, EventKind, bool)>,
     /// The event at the backend now, if any.
     in_flight: Option<EventName>,
     next_seq: u64,
@@ -18,8 +19,32 @@ pub struct EventQueue {
 
 impl EventQueue {
     pub fn push(&mut self, kind: EventKind) {
-        self.waiting.push_back((self.next_seq, kind));
+        self.waiting.push_back((self.next_seq, kind, false));
         self.next_seq += 1;
+    }
+
+    /// A message whose data is compressed still: its worker inflates it.
+    pub fn push_packed(&mut self, kind: EventKind) {
+        self.waiting.push_back((self.next_seq, kind, true));
+        self.next_seq += 1;
+    }
+
+    /// The next event to send is a packed message.
+    pub fn next_is_packed(&self) -> bool {
+        self.in_flight.is_none() && self.waiting.front().is_some_and(|e| e.2)
+    }
+
+    /// Forgets the message events not yet sent (they followed one that broke the rules); the
+    /// events left are numbered on from the first one dropped, so `WS-Seq` has no gap.
+    pub fn drop_messages(&mut self) {
+        let Some(first) = self.waiting.front().map(|e| e.0) else {
+            return;
+        };
+        self.waiting.retain(|e| e.1.name() != EventName::Message);
+        for (seq, e) in (first..).zip(self.waiting.iter_mut()) {
+            e.0 = seq;
+        }
+        self.next_seq = first + self.waiting.len() as u64;
     }
 
     /// Frees spare room: a parked session may wait long with nothing queued.
@@ -42,13 +67,13 @@ impl EventQueue {
             || self
                 .waiting
                 .iter()
-                .any(|(_, kind)| kind.name() == EventName::Message)
+                .any(|(_, kind, _)| kind.name() == EventName::Message)
     }
 
     pub fn next_name(&self) -> Option<EventName> {
         match self.in_flight {
             Some(_) => None,
-            None => self.waiting.front().map(|(_, kind)| kind.name()),
+            None => self.waiting.front().map(|(_, kind, _)| kind.name()),
         }
     }
 
@@ -57,9 +82,9 @@ impl EventQueue {
         if self.in_flight.is_some() {
             return None;
         }
-        let next = self.waiting.pop_front()?;
-        self.in_flight = Some(next.1.name());
-        Some(next)
+        let (seq, kind, _) = self.waiting.pop_front()?;
+        self.in_flight = Some(kind.name());
+        Some((seq, kind))
     }
 
     /// The in-flight event finished; returns which one it was.
@@ -87,5 +112,31 @@ mod tests {
         assert_eq!(q.take_next().map(|(s, _)| s), Some(1));
         q.finish();
         assert!(q.is_idle());
+    }
+
+    #[test]
+    fn messages_after_a_refused_one_are_dropped_without_a_gap() {
+        let mut q = EventQueue::default();
+        let message = || EventKind::Message {
+            data: Default::default(),
+            binary: true,
+        };
+        q.push_packed(message());
+        assert!(q.next_is_packed());
+        q.take_next();
+        assert!(!q.next_is_packed(), "one at a time");
+        q.push(message());
+        q.push_packed(message());
+        q.push(EventKind::Close {
+            code: 1000,
+            reason: String::new(),
+        });
+        q.finish();
+        q.drop_messages();
+        let (seq, kind) = q.take_next().unwrap();
+        assert_eq!((seq, kind.name()), (1, EventName::Close));
+        q.push(message());
+        q.finish();
+        assert_eq!(q.take_next().map(|(s, _)| s), Some(2));
     }
 }
