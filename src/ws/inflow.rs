@@ -12,8 +12,8 @@
 //! other way round for a client reading a server's (unmasked) frames: `examples/bench/load`.
 //!
 //! A server's inflow may leave large messages to a worker (see `ws::offload`): a compressed
-//! message whose first frame carries at least `offload_min` bytes is collected, unmasked but
-//! still compressed, and goes on as one binary frame; its number among the data messages that
+//! message in one frame of at least `offload_min` bytes is collected, unmasked but still
+//! compressed, and goes on as one binary frame; its number among the data messages that
 //! went on is noted, so the reader can tell it from a binary message the client sent.
 
 use std::collections::VecDeque;
@@ -273,9 +273,12 @@ impl Inflow {
         };
         if starts_compressed {
             self.compressed = Some(opcode);
-            if self
-                .offload_min
-                .is_some_and(|min| head.payload_len >= min as u64)
+            // Fragmented, it is inflated as it comes: a bomb's first fragment is refused
+            // without waiting for its last.
+            if head.fin()
+                && self
+                    .offload_min
+                    .is_some_and(|min| head.payload_len >= min as u64)
             {
                 self.packed = Some(Vec::new());
             }
