@@ -128,8 +128,7 @@ impl Conn {
     /// is over, the messages read after it are dropped, and the connection fails as it would
     /// have failed had the message been inflated as it arrived.
     pub fn refuse(&mut self, code: u16, reason: &str, limits: &Limits) {
-        self.events.finish();
-        self.events.drop_messages();
+        self.events.refuse_in_flight();
         log::info!("{}: closing with {code}: {reason}", self.id());
         match self.phase {
             Phase::Open { .. } | Phase::Closing { .. } => self.fail(code, reason),

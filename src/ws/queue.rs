@@ -12,8 +12,9 @@ use crate::events::{EventKind, EventName};
 pub struct EventQueue {
     /// Number, event, and whether a message's data is still compressed (see `ws::offload`).
     waiting: VecDeque<(u64, EventKind, bool)>,
-    /// The event at the backend now, if any.
+    /// The event at the backend now, if any, and its number.
     in_flight: Option<EventName>,
+    in_flight_seq: u64,
     next_seq: u64,
 }
 
@@ -34,12 +35,14 @@ impl EventQueue {
         self.in_flight.is_none() && self.waiting.front().is_some_and(|e| e.2)
     }
 
-    /// Forgets the message events not yet sent (they followed one that broke the rules); the
-    /// events left are numbered on from the first one dropped, so `WS-Seq` has no gap.
-    pub fn drop_messages(&mut self) {
-        let Some(first) = self.waiting.front().map(|e| e.0) else {
+    /// The message in flight broke the rules and never reached the backend: it is over, the
+    /// message events after it are forgotten, and the events left are numbered on from it, so
+    /// `WS-Seq` has no gap.
+    pub fn refuse_in_flight(&mut self) {
+        if self.in_flight.take().is_none() {
             return;
-        };
+        }
+        let first = self.in_flight_seq;
         self.waiting.retain(|e| e.1.name() != EventName::Message);
         for (seq, e) in (first..).zip(self.waiting.iter_mut()) {
             e.0 = seq;
@@ -84,6 +87,7 @@ impl EventQueue {
         }
         let (seq, kind, _) = self.waiting.pop_front()?;
         self.in_flight = Some(kind.name());
+        self.in_flight_seq = seq;
         Some((seq, kind))
     }
 
@@ -121,6 +125,9 @@ mod tests {
             data: Default::default(),
             binary: true,
         };
+        q.push(EventKind::Open);
+        q.take_next();
+        q.finish();
         q.push_packed(message());
         assert!(q.next_is_packed());
         q.take_next();
@@ -131,8 +138,7 @@ mod tests {
             code: 1000,
             reason: String::new(),
         });
-        q.finish();
-        q.drop_messages();
+        q.refuse_in_flight();
         let (seq, kind) = q.take_next().unwrap();
         assert_eq!((seq, kind.name()), (1, EventName::Close));
         q.push(message());
