@@ -1,9 +1,11 @@
-//! Worker threads that deliver events to the backend.
+//! Worker threads that deliver events to the backend, and do the permessage-deflate work
+//! that large messages would cost the reactor (see `ws::offload`).
 //!
 //! The reactor submits [`Job`]s; each worker takes one, delivers it (blocking, with retries),
 //! sends the [`Done`] result back over a channel and wakes the reactor. The queue never holds
-//! more than one job per connection (events of a connection are sent one at a time), so it is
-//! bounded by `--max-connections`. Shutdown travels through the queue as a message.
+//! more than one job per connection (events of a connection are sent one at a time) and one
+//! per push-API connection (a push waiting for its compression reads nothing more), so it is
+//! bounded by `--max-connections` plus 1,024. Shutdown travels through the queue as a message.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};

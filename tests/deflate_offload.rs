@@ -98,7 +98,9 @@ fn a_bomb_left_to_a_worker_is_closed_with_1009_and_what_follows_is_dropped() {
     send(&mut s, &bytes);
     assert_eq!(read_frame(&mut s), (0x81, b"before".to_vec()));
     assert_eq!(raw_close_code(&mut s), 1009);
-    let reqs = backend.wait_for(T, |_| backend.events(&id).iter().any(|q| q.event() == "close"));
+    let reqs = backend.wait_for(T, |_| {
+        backend.events(&id).iter().any(|q| q.event() == "close")
+    });
     let events: Vec<_> = reqs.iter().filter(|q| q.conn_id() == id).collect();
     let names: Vec<_> = events.iter().map(|q| q.event()).collect();
     assert_eq!(names, ["open", "message", "close"]);

@@ -68,7 +68,7 @@ pub struct Hub {
     /// Resumable sessions by key, and the parked ones' budget (see `sessions.rs`).
     pub(super) sessions: Sessions,
     /// Push-API commands waiting for their messages to be compressed (see `offload.rs`).
-    pub(super) offloads: super::offload::Offloads,
+    pub(super) offloads: super::offloads::Offloads,
     /// In a cluster: publishes of backend replies (`WS-Publish`) still to go to the other
     /// instances; the server hands them to the Redis link after each wake-up.
     #[cfg(feature = "redis")]

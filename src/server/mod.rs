@@ -8,6 +8,7 @@ mod fanout;
 mod hub;
 mod listeners;
 mod offload;
+mod offloads;
 mod presence;
 mod push_conns;
 #[cfg(feature = "redis")]

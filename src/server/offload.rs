@@ -8,8 +8,6 @@
 //! pushes of one connection keep their order. A large push waits for a free worker, as an
 //! event does.
 
-use std::collections::HashMap;
-
 use super::Server;
 use super::clients::get;
 use super::hub::Hub;
@@ -20,26 +18,6 @@ use crate::api::routes::{ApiError, Command};
 use crate::events::{Done, Inflated, Job, Work};
 use crate::ws::message::{Deflated, Message};
 use crate::ws::offload::DEFLATE_MIN;
-
-/// Tickets of the answers this module gives later start here, apart from the cluster's.
-const FIRST_TICKET: u64 = 1 << 63;
-
-/// Push-API commands whose messages are being compressed: ticket → push-API connection (its
-/// index) and command. At most one per push-API connection.
-#[derive(Debug)]
-pub struct Offloads {
-    waiting: HashMap<u64, (usize, Command)>,
-    next: u64,
-}
-
-impl Default for Offloads {
-    fn default() -> Offloads {
-        Offloads {
-            waiting: HashMap::new(),
-            next: FIRST_TICKET,
-        }
-    }
-}
 
 impl Hub {
     /// Counts a message the worker inflated; a message that did not inflate fails its
@@ -80,9 +58,7 @@ impl Hub {
         if messages.iter().all(Option::is_none) {
             return self.execute(command).map(Answer::Now);
         }
-        let ticket = self.offloads.next;
-        self.offloads.next += 1;
-        self.offloads.waiting.insert(ticket, (index, command));
+        let ticket = self.offloads.wait(index, command);
         let level = settings.level;
         self.pool.submit(Job {
             key: None,
@@ -100,7 +76,7 @@ impl Server {
     /// A push's messages came back compressed: the push is carried out, and its connection
     /// answered and read on (it may have more requests waiting).
     pub(super) fn on_compressed(&mut self, ticket: u64, deflated: Vec<Option<Deflated>>) {
-        let Some((index, command)) = self.hub.offloads.waiting.remove(&ticket) else {
+        let Some((index, command)) = self.hub.offloads.take(ticket) else {
             return;
         };
         let response = self

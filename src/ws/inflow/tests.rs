@@ -193,5 +193,8 @@ fn a_packed_message_past_the_limit_is_too_big() {
     let big = noise(3000);
     let mut inflow = Inflow::offloading(2999, 1000, 0);
     run(&mut inflow, &frame(0xc2, &big), 100);
-    assert_eq!(inflow.violation(), Some(Violation::Inflate(InflateError::TooBig)));
+    assert_eq!(
+        inflow.violation(),
+        Some(Violation::Inflate(InflateError::TooBig))
+    );
 }
