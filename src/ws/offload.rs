@@ -22,6 +22,7 @@
 use tungstenite::Bytes;
 
 use super::conn::{Conn, Limits, Phase};
+use super::extensions::Params;
 use super::inflate::{InflateError, Inflater};
 use crate::events::{Deflating, Event, EventKind, Offload, Work};
 use crate::reply::Reply;
@@ -107,9 +108,11 @@ impl Conn {
             Phase::Opening { deflate, .. } | Phase::Resuming { deflate, .. } => *deflate,
             _ => None,
         };
+        // Frames compressed without context, in a window that lets large messages go compressed.
+        let shares = |p: Params| !p.server_takeover && 1 << p.server_window_bits >= DEFLATE_MIN;
         let shares = match &self.deflate {
-            Some(d) => !d.params.server_takeover,
-            None => offered.is_some_and(|p| !p.server_takeover),
+            Some(d) => shares(d.params),
+            None => offered.is_some_and(shares),
         };
         Some(Deflating {
             level: settings.level,
