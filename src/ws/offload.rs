@@ -5,8 +5,9 @@
 //! connection would wait. Without context takeover (the default) neither depends on the
 //! connection, so a worker can do it:
 //!
-//! - **Incoming**: a compressed message of at least [`INFLATE_MIN`] bytes on the wire is not
-//!   inflated as it arrives: `ws::inflow` collects its compressed payload and hands it on as
+//! - **Incoming**: a compressed message in one frame of at least [`INFLATE_MIN`] bytes on the
+//!   wire is not inflated as it arrives (a fragmented one is, so a bomb's first fragment is
+//!   refused at once): `ws::inflow` collects its compressed payload and hands it on as
 //!   the message's data, marked packed; the worker that delivers the message event inflates it
 //!   first ([`inflate_event`], bounded by `--max-message` as inline) and the reactor only learns
 //!   the outcome: its size, or the close code (1009, 1007) the connection fails with.
@@ -18,6 +19,8 @@
 //! Below the thresholds a message costs the reactor about what any message costs it anyway.
 //! With context takeover (`--deflate-context`) the state is the connection's and its messages
 //! stay in order on the reactor. Replays after a resume are compressed on the reactor.
+
+use std::sync::Arc;
 
 use tungstenite::Bytes;
 
@@ -92,7 +95,7 @@ pub fn deflate_all(messages: &[Option<Message>], level: u32) -> Vec<Option<Defla
 impl Conn {
     /// The next event for the pool, if none is at the backend, with what its worker does
     /// besides delivering it.
-    pub fn take_work(&mut self, boot_id: &std::sync::Arc<str>, limits: &Limits) -> Option<Work> {
+    pub fn take_work(&mut self, boot_id: &Arc<str>, limits: &Limits) -> Option<Work> {
         let packed = self.events.next_is_packed();
         let event = self.take_event(boot_id)?;
         let offload = Offload {
@@ -147,7 +150,6 @@ impl Conn {
 mod tests {
     use super::*;
     use crate::ws::compress::Compressor;
-    use std::sync::Arc;
 
     fn message(data: Vec<u8>, binary: bool) -> Event {
         Event {
