@@ -13,6 +13,7 @@ use tungstenite::Bytes;
 use crate::conn_id::ConnKey;
 use crate::reply::Reply;
 use crate::static_files::StaticRequest;
+use crate::ws::message::{Deflated, Message};
 
 /// Facts about a connection fixed at its handshake, shared by all of its events.
 #[derive(Debug)]
@@ -104,8 +105,8 @@ pub struct Event {
     pub boot_id: Arc<str>,
 }
 
-/// Work for the pool: deliver an event (`key` is `None` for `reset`), or answer a plain
-/// request from `--static`.
+/// Work for the pool: deliver an event (`key` is `None` for `reset`), answer a plain
+/// request from `--static`, or compress pushed messages.
 #[derive(Debug)]
 pub struct Job {
     pub key: Option<ConnKey>,
@@ -114,11 +115,48 @@ pub struct Job {
 
 #[derive(Debug)]
 pub enum Work {
-    Deliver(Event),
+    Deliver(Event, Offload),
     Static {
         key: ConnKey,
         request: StaticRequest,
     },
+    /// The push API's large messages, compressed before the push is carried out (see
+    /// `server::offload`); one entry per message of the command, `None` where there is nothing
+    /// to do.
+    Compress {
+        ticket: u64,
+        messages: Vec<Option<Message>>,
+        level: u32,
+    },
+}
+
+/// What a delivery does besides, so that the reactor need not (see `ws::offload`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offload {
+    /// The message event's data is compressed: inflate it first, refusing it past this bound
+    /// (`--max-message`).
+    pub inflate: Option<usize>,
+    /// Compress the reply's body ahead, if it is large enough.
+    pub deflate: Option<Deflating>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deflating {
+    pub level: u32,
+    /// Bodies shorter than this are left to the reactor.
+    pub min: usize,
+    /// The sender negotiated compression that shares frames; otherwise only a body that goes
+    /// to channels (`WS-Publish`) is compressed.
+    pub for_sender: bool,
+}
+
+/// What became of a compressed message the worker inflated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inflated {
+    /// Delivered, this many bytes once inflated.
+    Bytes(usize),
+    /// Not delivered: the connection fails with this close code (1009, 1007).
+    Refused { code: u16, reason: &'static str },
 }
 
 /// What the pool sends back to the reactor.
@@ -129,6 +167,11 @@ pub enum Completion {
     Static {
         key: ConnKey,
         response: Vec<u8>,
+    },
+    /// The messages of [`Work::Compress`], compressed, in the same places.
+    Compressed {
+        ticket: u64,
+        deflated: Vec<Option<Deflated>>,
     },
     /// Asks the reactor to stop; travels the same channel so it is seen in order.
     Shutdown,
@@ -143,6 +186,8 @@ pub struct Done {
     /// Attempts made beyond the first.
     pub retries: u32,
     pub elapsed: Duration,
+    /// The event's message came compressed and the worker inflated it (see [`Offload`]).
+    pub inflated: Option<Inflated>,
 }
 
 /// Why an event could not be delivered. Each variant is retried; after the last retry the

@@ -17,7 +17,9 @@
 //! - [`config`]: options, defaults, `--help`.
 //! - [`server`]: the mio reactor; `server::hub` owns the connections and dispatches events.
 //! - [`ws`]: handshake parsing, the per-connection state machine, framing, close codes,
-//!   permessage-deflate (extension negotiation, compressing, bounded inflating), and resume
+//!   permessage-deflate (extension negotiation, compressing, bounded inflating; `ws::offload`:
+//!   large messages compressed and inflated by the workers, `server::offload` the reactor's
+//!   side), and resume
 //!   (`ws::session`: what a resumable session keeps; `ws::claim`, `ws::resuming`,
 //!   `ws::replay`: claims, parking and replay; `server::sessions`: the hub's table of keys;
 //!   `server::claims`: the hub's decisions on it).

@@ -1,9 +1,11 @@
-//! Worker threads that deliver events to the backend.
+//! Worker threads that deliver events to the backend, and do the permessage-deflate work
+//! that large messages would cost the reactor (see `ws::offload`).
 //!
 //! The reactor submits [`Job`]s; each worker takes one, delivers it (blocking, with retries),
 //! sends the [`Done`] result back over a channel and wakes the reactor. The queue never holds
-//! more than one job per connection (events of a connection are sent one at a time), so it is
-//! bounded by `--max-connections`. Shutdown travels through the queue as a message.
+//! more than one job per connection (events of a connection are sent one at a time) and one
+//! per push-API connection (a push waiting for its compression reads nothing more), so it is
+//! bounded by `--max-connections` plus 1,024. Shutdown travels through the queue as a message.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -18,8 +20,10 @@ use crate::backend::Delivery;
 use crate::bell::Bell;
 use crate::conn_id::ConnKey;
 use crate::events::BackendError;
-use crate::events::{Completion, Done, Event, Job, Work};
+use crate::events::{Completion, Done, Event, EventName, Inflated, Job, Offload, Work};
+use crate::reply::Reply;
 use crate::static_files;
+use crate::ws::offload;
 
 enum Task {
     Run(Job),
@@ -122,7 +126,17 @@ impl Drop for Pool {
 fn work(queue: &Queue, delivery: &Delivery, done: &Sender<Completion>, bell: &Bell) {
     while let Task::Run(job) = queue.pop() {
         let completion = match job.work {
-            Work::Deliver(event) => Completion::Done(Box::new(deliver(delivery, job.key, &event))),
+            Work::Deliver(event, work) => {
+                Completion::Done(Box::new(deliver(delivery, job.key, event, work)))
+            }
+            Work::Compress {
+                ticket,
+                messages,
+                level,
+            } => Completion::Compressed {
+                ticket,
+                deflated: offload::deflate_all(&messages, level),
+            },
             Work::Static { key, request } => {
                 let response =
                     panic::catch_unwind(AssertUnwindSafe(|| delivery.serve_static(&request)));
@@ -141,23 +155,44 @@ fn work(queue: &Queue, delivery: &Delivery, done: &Sender<Completion>, bell: &Be
     }
 }
 
-fn deliver(delivery: &Delivery, key: Option<ConnKey>, event: &Event) -> Done {
+/// Delivers the event, with what the reactor left to the worker (see `ws::offload`).
+fn deliver(delivery: &Delivery, key: Option<ConnKey>, event: Event, work: Offload) -> Done {
     let started = Instant::now();
+    let (event, inflated) = match work.inflate {
+        None => (event, None),
+        Some(limit) => match offload::inflate_event(event, limit) {
+            Ok((event, len)) => (event, Some(Inflated::Bytes(len))),
+            Err((code, reason)) => {
+                return Done {
+                    key,
+                    event: EventName::Message,
+                    result: Ok(Reply::default()),
+                    retries: 0,
+                    elapsed: started.elapsed(),
+                    inflated: Some(Inflated::Refused { code, reason }),
+                };
+            }
+        },
+    };
     // A panic in a backend must cost one event, not the worker (and with it the service).
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| delivery.deliver(event)));
-    let (result, retries) = outcome.unwrap_or_else(|_| {
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| delivery.deliver(&event)));
+    let (mut result, retries) = outcome.unwrap_or_else(|_| {
         error!(
             "worker panicked while delivering a {} event",
             event.kind.name().as_str()
         );
         (Err(BackendError::Panicked), 0)
     });
+    if let (Ok(reply), Some(deflating)) = (&mut result, work.deflate) {
+        offload::deflate_reply(reply, deflating);
+    }
     Done {
         key,
         event: event.kind.name(),
         result,
         retries,
         elapsed: started.elapsed(),
+        inflated,
     }
 }
 
@@ -190,7 +225,7 @@ mod tests {
         };
         Job {
             key: None,
-            work: Work::Deliver(event),
+            work: Work::Deliver(event, Offload::default()),
         }
     }
 

@@ -8,6 +8,7 @@ use tungstenite::Bytes;
 
 use crate::headers;
 use crate::ws::close;
+use crate::ws::message::Deflated;
 
 /// Limits on metadata a backend may store on one connection.
 pub const MAX_META_ENTRIES: usize = 32;
@@ -42,6 +43,8 @@ pub struct Reply {
     pub exclude: Vec<String>,
     /// Problems found in the `WS-*` headers, for the log.
     pub warnings: Vec<String>,
+    /// The body's compressed frame, made by the worker (see `ws::offload`).
+    pub deflated: Option<Deflated>,
 }
 
 /// A close frame to send: code and reason.

@@ -11,7 +11,7 @@ use tungstenite::Bytes;
 
 use crate::config::Config;
 use crate::conn_id::ConnKey;
-use crate::events::EventKind;
+use crate::events::{EventKind, Work};
 use crate::reply::Reply;
 use crate::ws::close;
 use crate::ws::conn::{Conn, Limits, Readable};
@@ -111,8 +111,22 @@ impl EchoBackend {
         let boot: Arc<str> = Arc::from("boot");
         for _ in 0..10_000 {
             conn.on_readable(limits, Readable::Unsure);
-            let Some(event) = conn.take_event(&boot) else {
+            // What the pool does: a large compressed message is inflated by its worker.
+            let Some(Work::Deliver(event, offload)) = conn.take_work(&boot, limits) else {
                 break;
+            };
+            let event = match offload.inflate {
+                None => event,
+                Some(limit) => match crate::ws::offload::inflate_event(event, limit) {
+                    Ok((event, len)) => {
+                        conn.inflated(len);
+                        event
+                    }
+                    Err((code, reason)) => {
+                        conn.refuse(code, reason, limits);
+                        continue;
+                    }
+                },
             };
             let body = match &event.kind {
                 EventKind::Message { data, .. } => {

@@ -1,6 +1,6 @@
 //! The inflate path on arbitrary client bytes: `ws::inflow::Inflow` (compressed messages out
 //! of the frame stream, inflated with `--max-message` as the bound), fed in pieces. The first
-//! byte picks the piece size and the limit. No input makes it emit a message over the limit,
+//! byte picks the piece size, the limit, and whether large messages go on packed for a worker. No input makes it emit a message over the limit,
 //! emit more than the input allows, or panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let limit = 1usize << (8 + (knob >> 4) % 10);
     let takeover = knob & 0x80 != 0;
 
-    let mut inflow = Inflow::new(limit, takeover);
+    // Without takeover, a server may leave large messages packed for a worker (ws::offload).
+    let mut inflow = match knob & 0x10 != 0 && !takeover {
+        true => Inflow::offloading(limit, 64, 0),
+        false => Inflow::new(limit, takeover),
+    };
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     for chunk in input.chunks(piece) {
@@ -28,7 +32,8 @@ fuzz_target!(|data: &[u8]| {
             out.extend_from_slice(&buf[..n]);
         }
     }
-    // Plain bytes pass one for one; each message is at most `limit` plus a 14-byte header.
+    // Plain bytes pass one for one (packed ones too); each message is at most `limit` plus a
+    // 14-byte header.
     let messages = inflow.inflated_bytes as usize;
     assert!(messages <= out.len());
     assert!(out.len() <= input.len() + messages + 14 * (input.len() / 6 + 1));

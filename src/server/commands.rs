@@ -10,14 +10,27 @@ use crate::api::routes::{ApiError, Command};
 use crate::conn_id::ConnKey;
 use crate::metrics::Gauges;
 use crate::ws::conn::{Accepted, Conn, SendError, Written};
-use crate::ws::message::{Frames, Message};
+use crate::ws::message::{Deflated, Frames, Message};
 
 impl Hub {
     pub fn execute(&mut self, command: Command) -> Result<Response, ApiError> {
+        self.execute_prepared(command, Vec::new())
+    }
+
+    /// Carries out a command whose messages' compressed frames were made already (one entry
+    /// per message of the command, see `offload.rs`).
+    pub(super) fn execute_prepared(
+        &mut self,
+        command: Command,
+        prepared: Vec<Option<Deflated>>,
+    ) -> Result<Response, ApiError> {
+        let mut prepared = prepared.into_iter();
+        let mut frames =
+            |binary, data| Frames::prepared(Message::new(binary, data), prepared.next().flatten());
         match command {
             Command::Health => Ok(self.health()),
             Command::Metrics => Ok(Response::metrics(self.metrics.render(&self.gauges()))),
-            Command::Send { id, data, binary } => self.send(&id, Message::new(binary, data)),
+            Command::Send { id, data, binary } => self.send(&id, frames(binary, data)),
             Command::Close { id, code, reason } => {
                 let conn = self.open_conn(&id)?;
                 let key = conn.key;
@@ -47,9 +60,9 @@ impl Hub {
                 binary,
                 exclude,
             } => {
-                let fanout = self.publish_here(
+                let fanout = self.publish_frames(
                     std::slice::from_ref(&channel),
-                    Message::new(binary, data),
+                    frames(binary, data),
                     &exclude,
                 );
                 Ok(fanout_response(
@@ -65,7 +78,7 @@ impl Hub {
                 exclude,
             } => {
                 let fanout =
-                    self.broadcast_here(prefix.as_deref(), Message::new(binary, data), &exclude);
+                    self.broadcast_frames(prefix.as_deref(), frames(binary, data), &exclude);
                 let path = prefix.as_deref().unwrap_or("/");
                 Ok(fanout_response(
                     fanout,
@@ -80,7 +93,7 @@ impl Hub {
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
                 Ok(membership(&channel, &id, true))
             }
-            Command::Batch(ops) => Ok(self.batch(ops)),
+            Command::Batch(ops) => Ok(self.batch(ops, prepared.collect())),
             Command::Unsubscribe { channel, id } => {
                 let key = self.open_conn(&id)?.key;
                 if !self.channels.unsubscribe(&channel, key) {
@@ -94,12 +107,14 @@ impl Hub {
     }
 
     /// Each operation as its own command, in order; one result per operation.
-    fn batch(&mut self, ops: Vec<Result<Op, String>>) -> Response {
+    fn batch(&mut self, ops: Vec<Result<Op, String>>, prepared: Vec<Option<Deflated>>) -> Response {
         let mut results = Vec::with_capacity(ops.len());
+        let mut prepared = prepared.into_iter();
         for op in ops {
+            let frame = prepared.next().flatten();
             let response = match op {
                 Ok(op) => self
-                    .execute(command_of(op))
+                    .execute_prepared(command_of(op), Vec::from([frame]))
                     .unwrap_or_else(|e| Response::error(&e)),
                 Err(why) => Response::error(&ApiError::BadRequest(why)),
             };
@@ -121,11 +136,11 @@ impl Hub {
         }
     }
 
-    fn send(&mut self, id: &str, message: Message) -> Result<Response, ApiError> {
+    fn send(&mut self, id: &str, mut frames: Frames) -> Result<Response, ApiError> {
         let conn = self.open_conn(id)?;
         let key = conn.key;
-        let bytes = message.payload.len();
-        let sent = conn.send_message(&mut Frames::new(message), Written::Nothing);
+        let bytes = frames.message().payload.len();
+        let sent = conn.send_message(&mut frames, Written::Nothing);
         conn.flush();
         self.after(key);
         match sent {
@@ -151,28 +166,48 @@ impl Hub {
     }
 
     /// One message to this instance's members of `channels`, except the `exclude` ids.
+    #[cfg(feature = "redis")]
     pub(super) fn publish_here(
         &mut self,
         channels: &[String],
         message: Message,
         exclude: &[String],
     ) -> Fanout {
+        self.publish_frames(channels, Frames::new(message), exclude)
+    }
+
+    fn publish_frames(
+        &mut self,
+        channels: &[String],
+        mut frames: Frames,
+        exclude: &[String],
+    ) -> Fanout {
         self.fan_out(|r| {
             let exclude = r.exclusions(exclude, None);
-            r.publish(channels, &message, &exclude)
+            r.publish(channels, &mut frames, &exclude)
         })
     }
 
     /// One message to this instance's clients whose path starts with `prefix`.
+    #[cfg(feature = "redis")]
     pub(super) fn broadcast_here(
         &mut self,
         prefix: Option<&str>,
         message: Message,
         exclude: &[String],
     ) -> Fanout {
+        self.broadcast_frames(prefix, Frames::new(message), exclude)
+    }
+
+    fn broadcast_frames(
+        &mut self,
+        prefix: Option<&str>,
+        mut frames: Frames,
+        exclude: &[String],
+    ) -> Fanout {
         self.fan_out(|r| {
             let exclude = r.exclusions(exclude, None);
-            r.broadcast(prefix, &message, &exclude)
+            r.broadcast(prefix, &mut frames, &exclude)
         })
     }
 

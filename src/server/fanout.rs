@@ -32,8 +32,9 @@ pub struct Routing {
     unsubscribe: Vec<String>,
     publish: Vec<String>,
     exclude: Vec<String>,
-    /// The reply body, when it goes to channels instead of the sender.
-    message: Option<Message>,
+    /// The reply body, when it goes to channels instead of the sender (its compressed frame
+    /// made by the worker already when it is large, see `ws::offload`).
+    message: Option<Frames>,
 }
 
 impl Routing {
@@ -47,7 +48,8 @@ impl Routing {
         };
         if !routing.publish.is_empty() && reply.has_message() {
             let body = std::mem::take(&mut reply.body);
-            routing.message = Some(Message::new(reply.is_binary(), body));
+            let message = Message::new(reply.is_binary(), body);
+            routing.message = Some(Frames::prepared(message, reply.deflated.take()));
             reply.send_empty = false;
         }
         routing
@@ -59,7 +61,7 @@ impl Routing {
     /// The publish for the other cluster instances, if the reply publishes. `self` in
     /// `WS-Exclude` is the sender, which is here, so it is left out.
     pub fn beyond(&self) -> Option<crate::cluster::wire::Publish> {
-        let message = self.message.as_ref()?;
+        let message = self.message.as_ref()?.message();
         Some(crate::cluster::wire::Publish {
             audience: crate::cluster::wire::Audience::Channels(self.publish.clone()),
             data: message.payload.clone(),
@@ -109,7 +111,7 @@ pub struct Recipients<'a> {
 
 impl Recipients<'_> {
     /// Applies a reply's channel headers for connection `key`.
-    pub fn route(&mut self, key: ConnKey, routing: Routing) -> Sent {
+    pub fn route(&mut self, key: ConnKey, mut routing: Routing) -> Sent {
         if clients::peek(self.clients, key).is_some_and(|c| c.takes_messages()) {
             for name in &routing.unsubscribe {
                 self.channels.unsubscribe(name, key);
@@ -120,9 +122,9 @@ impl Recipients<'_> {
                 }
             }
         }
-        if let Some(message) = &routing.message {
+        if let Some(frames) = &mut routing.message {
             let exclude = self.exclusions(&routing.exclude, Some(key));
-            return self.publish(&routing.publish, message, &exclude);
+            return self.publish(&routing.publish, frames, &exclude);
         }
         Sent::default()
     }
@@ -141,7 +143,7 @@ impl Recipients<'_> {
     pub fn publish(
         &mut self,
         channels: &[String],
-        message: &Message,
+        frames: &mut Frames,
         exclude: &HashSet<ConnKey>,
     ) -> Sent {
         let mut targets: Vec<ConnKey> = Vec::new();
@@ -154,7 +156,7 @@ impl Recipients<'_> {
             targets.sort_unstable_by_key(|k| k.index);
             targets.dedup();
         }
-        self.deliver(&targets, message)
+        self.deliver(&targets, frames)
     }
 
     /// Sends to every connection that takes messages (see `Conn::takes_messages`) whose path
@@ -162,7 +164,7 @@ impl Recipients<'_> {
     pub fn broadcast(
         &mut self,
         prefix: Option<&str>,
-        message: &Message,
+        frames: &mut Frames,
         exclude: &HashSet<ConnKey>,
     ) -> Sent {
         let targets: Vec<ConnKey> = self
@@ -174,21 +176,20 @@ impl Recipients<'_> {
             })
             .map(|(_, c)| c.key)
             .collect();
-        self.deliver(&targets, message)
+        self.deliver(&targets, frames)
     }
 
-    fn deliver(&mut self, targets: &[ConnKey], message: &Message) -> Sent {
-        let mut frames = Frames::new(message.clone());
+    fn deliver(&mut self, targets: &[ConnKey], frames: &mut Frames) -> Sent {
         let direct = match targets.len() >= PARALLEL_MIN && self.writers > 1 {
-            true => self.write_direct(targets, &mut frames),
+            true => self.write_direct(targets, frames),
             false => (0..targets.len()).map(|_| None).collect(),
         };
         let mut result = Sent::default();
         for (&key, written) in targets.iter().zip(direct) {
             let sent = clients::get(self.clients, key).map(|conn| match written {
-                Some(written) => conn.send_message(&mut frames, Written::Directly(written)),
+                Some(written) => conn.send_message(frames, Written::Directly(written)),
                 None => {
-                    let sent = conn.send_message(&mut frames, Written::Nothing);
+                    let sent = conn.send_message(frames, Written::Nothing);
                     conn.flush();
                     sent
                 }

@@ -67,6 +67,8 @@ pub struct Hub {
     pub security: Security,
     /// Resumable sessions by key, and the parked ones' budget (see `sessions.rs`).
     pub(super) sessions: Sessions,
+    /// Push-API commands waiting for their messages to be compressed (see `offload.rs`).
+    pub(super) offloads: super::offloads::Offloads,
     /// In a cluster: publishes of backend replies (`WS-Publish`) still to go to the other
     /// instances; the server hands them to the Redis link after each wake-up.
     #[cfg(feature = "redis")]
@@ -103,6 +105,7 @@ impl Hub {
             writers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             security: Security::Plain,
             sessions,
+            offloads: Default::default(),
             #[cfg(feature = "redis")]
             outbox: None,
         }
@@ -170,6 +173,9 @@ impl Hub {
     /// Channel actions of the reply run after the connection applied the rest of it, so an open
     /// reply can subscribe the new connection and announce it in one go.
     pub fn on_done(&mut self, done: Done) {
+        if self.refused(&done) {
+            return;
+        }
         let failed = done.result.is_err();
         self.metrics
             .backend_done(done.elapsed, done.retries, failed);
@@ -227,7 +233,7 @@ impl Hub {
     /// because of it are read again (their data may be waiting in the socket already, and an
     /// edge-triggered poll would not report it again): O(1) per call, amortized, since each of
     /// them was noted once when it stopped.
-    fn update_saturation(&mut self) {
+    pub(super) fn update_saturation(&mut self) {
         let was = self.limits.saturated.get();
         let now = self.pool.queued() >= self.queue_cap;
         self.limits.saturated.set(now);
@@ -358,16 +364,18 @@ impl Hub {
                 self.held.insert(key);
             }
             Some(name) => {
-                if let Some(event) = conn.take_event(&self.boot_id) {
+                if let Some(work) = conn.take_work(&self.boot_id, &self.limits) {
                     if name == EventName::Open
                         && let Some(info) = conn.info()
                     {
                         self.ids.insert(info.id.clone(), key);
                     }
-                    self.count_event(&event.kind);
+                    if let Work::Deliver(event, _) = &work {
+                        self.count_event(&event.kind);
+                    }
                     self.pool.submit(Job {
                         key: Some(key),
-                        work: Work::Deliver(event),
+                        work,
                     });
                 }
             }

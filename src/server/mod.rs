@@ -7,6 +7,8 @@ mod commands;
 mod fanout;
 mod hub;
 mod listeners;
+mod offload;
+mod offloads;
 mod presence;
 mod push_conns;
 #[cfg(feature = "redis")]
@@ -326,6 +328,7 @@ impl Server {
                 }
                 Completion::Done(done) => self.hub.on_done(*done),
                 Completion::Static { key, response } => self.hub.on_static(key, response),
+                Completion::Compressed { ticket, deflated } => self.on_compressed(ticket, deflated),
             }
         }
         #[cfg(feature = "redis")]

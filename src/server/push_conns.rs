@@ -61,7 +61,7 @@ impl Server {
                     if let Some(remote) = remote.as_mut() {
                         return remote.execute(hub, command, index);
                     }
-                    hub.execute(command).map(Answer::Now)
+                    hub.execute_or_offload(command, index)
                 });
                 answer.unwrap_or_else(|e| {
                     // A Redis outage is logged once, when it starts; not once more per call.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use super::hub::Hub;
-use crate::events::{Done, Event, EventKind, EventName, Job, Work};
+use crate::events::{Done, Event, EventKind, EventName, Job, Offload, Work};
 
 /// The reset event is retried in the background for this long before giving up.
 const RESET_GIVE_UP: Duration = Duration::from_secs(600);
@@ -87,6 +87,6 @@ pub(super) fn send(hub: &mut Hub) {
     hub.metrics.event_sent(EventName::Reset);
     hub.pool.submit(Job {
         key: None,
-        work: Work::Deliver(event),
+        work: Work::Deliver(event, Offload::default()),
     });
 }

@@ -69,7 +69,8 @@ impl Conn {
         }
         if reply.has_message() {
             let message = Message::new(reply.is_binary(), std::mem::take(&mut reply.body));
-            let _ = self.send_message(&mut Frames::new(message), Written::Nothing);
+            let mut frames = Frames::prepared(message, reply.deflated.take());
+            let _ = self.send_message(&mut frames, Written::Nothing);
         }
         if let Some(req) = reply.close {
             self.close(req.code, &req.reason);

@@ -13,6 +13,7 @@ use super::compress::Compressor;
 use super::extensions::Params;
 use super::inflow::{Inflow, Violation};
 use super::message::{Compressed, Frames};
+use super::offload::INFLATE_MIN;
 use crate::config;
 
 /// The connection compresses with a context of its own: its frames are its alone.
@@ -30,6 +31,10 @@ pub struct Deflate {
     /// With server context takeover (`--deflate-context`): this connection's own compressor.
     own: Option<Box<Compressor>>,
     inflow: Option<Box<Inflow>>,
+    /// Data messages gone through inflows let go, and read by tungstenite: how a message
+    /// left packed for a worker is told apart (see `ws::offload`).
+    passed: u64,
+    read: u64,
 }
 
 impl Deflate {
@@ -43,14 +48,29 @@ impl Deflate {
                 .server_takeover
                 .then(|| Box::new(Compressor::new(settings.level))),
             inflow: None,
+            passed: 0,
+            read: 0,
         }
     }
 
     /// The inflow for the client's next bytes (made when it is not held).
     pub fn inflow(&mut self) -> &mut Inflow {
         let (max, takeover) = (self.max_message, self.params.client_takeover);
-        self.inflow
-            .get_or_insert_with(|| Box::new(Inflow::new(max, takeover)))
+        let passed = self.passed;
+        self.inflow.get_or_insert_with(|| {
+            Box::new(match takeover {
+                true => Inflow::new(max, true),
+                false => Inflow::offloading(max, INFLATE_MIN, passed),
+            })
+        })
+    }
+
+    /// Tungstenite read a data message: whether it is a packed one (compressed still, for a
+    /// worker to inflate), and then if it is binary.
+    pub fn take_packed(&mut self) -> Option<bool> {
+        let n = self.read;
+        self.read += 1;
+        self.inflow.as_mut()?.take_packed(n)
     }
 
     /// What tungstenite reads of the bytes that came with the handshake (the client's first
@@ -81,6 +101,7 @@ impl Deflate {
         };
         let counts = inflow.take_counts();
         if inflow.at_rest() {
+            self.passed = inflow.messages();
             self.inflow = None;
         }
         counts

@@ -10,6 +10,11 @@
 //! came before the message's end. RSV1 on a control frame or a continuation, or a new
 //! message inside a compressed one, is a violation (RFC 7692 §6.1). Pure. The same works the
 //! other way round for a client reading a server's (unmasked) frames: `examples/bench/load`.
+//!
+//! A server's inflow may leave large messages to a worker (see `ws::offload`): a compressed
+//! message in one frame of at least `offload_min` bytes is collected, unmasked but still
+//! compressed, and goes on as one binary frame; its number among the data messages that
+//! went on is noted, so the reader can tell it from a binary message the client sent.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,6 +22,7 @@ use std::fmt;
 use super::frame_head::{Head, HeadReader, Unmask};
 use super::inflate::{InflateError, Inflater};
 use crate::ws::close;
+use crate::ws::frame::OP_BINARY;
 
 /// Why the connection fails; reading stops at the first one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,12 +83,31 @@ pub struct Inflow {
     /// Compressed messages so far: bytes on the wire, and inflated.
     pub wire_bytes: u64,
     pub inflated_bytes: u64,
+    limit: usize,
+    /// Compressed messages whose first frame is at least this large are left to a worker.
+    offload_min: Option<usize>,
+    /// The compressed payload of such a message, while it arrives.
+    packed: Option<Vec<u8>>,
+    /// Data messages gone on so far, and the numbers of those that went on packed, with
+    /// whether they are binary.
+    messages: u64,
+    offloaded: VecDeque<(u64, bool)>,
 }
 
 impl Inflow {
     /// For a server: `takeover`, the client keeps its compression state between messages.
     pub fn new(max_message: usize, takeover: bool) -> Inflow {
         Inflow::with_role(max_message, takeover, true)
+    }
+
+    /// For a server that leaves compressed messages of at least `min` bytes to a worker
+    /// (without context takeover), counting data messages on from `counted`.
+    pub fn offloading(max_message: usize, min: usize, counted: u64) -> Inflow {
+        Inflow {
+            offload_min: Some(min),
+            messages: counted,
+            ..Inflow::new(max_message, false)
+        }
     }
 
     /// For a client reading a server's frames (`takeover`: the server's context).
@@ -102,7 +127,26 @@ impl Inflow {
             from_client,
             wire_bytes: 0,
             inflated_bytes: 0,
+            limit: max_message,
+            offload_min: None,
+            packed: None,
+            messages: 0,
+            offloaded: VecDeque::new(),
         }
+    }
+
+    /// Data messages gone on so far (see [`Inflow::offloading`]).
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
+    /// Whether the data message numbered `n` went on packed, and then if it is binary.
+    pub fn take_packed(&mut self, n: u64) -> Option<bool> {
+        let &(first, binary) = self.offloaded.front()?;
+        (first == n).then(|| {
+            self.offloaded.pop_front();
+            binary
+        })
     }
 
     pub fn violation(&self) -> Option<Violation> {
@@ -117,6 +161,8 @@ impl Inflow {
             && self.out.is_empty()
             && self.violation.is_none()
             && self.inflater.is_idle()
+            && self.packed.is_none()
+            && self.offloaded.is_empty()
     }
 
     /// The compressed messages' bytes (on the wire, inflated) since the last call.
@@ -150,12 +196,18 @@ impl Inflow {
                     let (now, rest) = data.split_at(take);
                     data = rest;
                     let mut failed = None;
-                    let inflater = &mut self.inflater;
-                    unmask.feed(now, |plain| {
-                        if failed.is_none() {
-                            failed = inflater.feed(plain).err();
+                    match &mut self.packed {
+                        // Room was made for the frame at its head.
+                        Some(packed) => unmask.feed(now, |plain| packed.extend_from_slice(plain)),
+                        None => {
+                            let inflater = &mut self.inflater;
+                            unmask.feed(now, |plain| {
+                                if failed.is_none() {
+                                    failed = inflater.feed(plain).err();
+                                }
+                            });
                         }
-                    });
+                    }
                     self.violation = failed.map(Violation::Inflate);
                 }
             }
@@ -200,6 +252,9 @@ impl Inflow {
         let starts_compressed = head.rsv1() && matches!(opcode, 1 | 2) && head.bytes[0] & 0x30 == 0;
         let continues_compressed = opcode == 0 && self.compressed.is_some();
         if !(starts_compressed || continues_compressed) {
+            if !head.is_control() && head.fin() {
+                self.messages += 1;
+            }
             self.pass(head.as_bytes());
             self.state = State::Pass {
                 left: head.payload_len,
@@ -218,6 +273,22 @@ impl Inflow {
         };
         if starts_compressed {
             self.compressed = Some(opcode);
+            // Fragmented, it is inflated as it comes: a bomb's first fragment is refused
+            // without waiting for its last.
+            if head.fin()
+                && self
+                    .offload_min
+                    .is_some_and(|min| head.payload_len >= min as u64)
+            {
+                self.packed = Some(Vec::new());
+            }
+        }
+        if let Some(packed) = &mut self.packed {
+            // Bounded as inflating is: never more than `--max-message` on the wire.
+            if packed.len() as u64 + head.payload_len > self.limit as u64 {
+                return self.violation = Some(Violation::Inflate(InflateError::TooBig));
+            }
+            packed.reserve_exact(head.payload_len as usize);
         }
         self.state = State::Inflate {
             left: head.payload_len,
@@ -232,6 +303,18 @@ impl Inflow {
             return;
         };
         let opcode = self.compressed.take().unwrap_or(1);
+        if let Some(packed) = self.packed.take() {
+            self.wire_bytes += packed.len() as u64;
+            self.offloaded
+                .push_back((self.messages, opcode == OP_BINARY));
+            self.messages += 1;
+            let head = plain_head(OP_BINARY, packed.len(), self.from_client);
+            self.out.push_back(head);
+            self.out.push_back(packed);
+            self.back_open = false;
+            return;
+        }
+        self.messages += 1;
         match self.inflater.finish() {
             Ok((message, wire)) => {
                 self.wire_bytes += wire as u64;

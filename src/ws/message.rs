@@ -63,6 +63,25 @@ impl Compressed {
     }
 }
 
+/// A message's frame compressed at `level` ahead of time, on a worker (see `ws::offload`);
+/// `None` if compression would not shrink the message.
+#[derive(Debug, Clone)]
+pub struct Deflated {
+    pub level: u32,
+    pub frame: Option<Compressed>,
+}
+
+impl Deflated {
+    /// Compresses the message without context takeover, as [`Frames::deflated`] would.
+    pub fn of(message: &Message, level: u32) -> Deflated {
+        let packed = compress::with_shared(level, |c| c.compress(&message.payload, false));
+        Deflated {
+            level,
+            frame: Compressed::of(message, packed),
+        }
+    }
+}
+
 impl Frames {
     pub fn new(message: Message) -> Frames {
         Frames {
@@ -70,6 +89,14 @@ impl Frames {
             plain: None,
             deflated: Vec::new(),
         }
+    }
+
+    /// The frames of a message whose compressed frame was made already (for this message:
+    /// same payload, same opcode), so the reactor only copies it.
+    pub fn prepared(message: Message, deflated: Option<Deflated>) -> Frames {
+        let mut frames = Frames::new(message);
+        frames.deflated.extend(deflated.map(|d| (d.level, d.frame)));
+        frames
     }
 
     pub fn message(&self) -> &Message {
@@ -90,9 +117,7 @@ impl Frames {
         if let Some((_, done)) = self.deflated.iter().find(|(l, _)| *l == level) {
             return done.clone();
         }
-        let message = &self.message;
-        let packed = compress::with_shared(level, |c| c.compress(&message.payload, false));
-        let done = Compressed::of(message, packed);
+        let done = Deflated::of(&self.message, level).frame;
         self.deflated.push((level, done.clone()));
         done
     }
@@ -124,5 +149,14 @@ mod tests {
         assert_eq!(first.frame.as_ptr(), again.frame.as_ptr());
         assert!(frames.deflated(9).is_some());
         assert!(Frames::new(Message::new(true, "ab")).deflated(1).is_none());
+    }
+
+    #[test]
+    fn a_prepared_frame_is_used_as_it_is() {
+        let message = Message::new(false, "abc".repeat(100));
+        let made = Deflated::of(&message, 1);
+        let mut frames = Frames::prepared(message, Some(made.clone()));
+        let frame = made.frame.expect("shrinks").frame;
+        assert_eq!(frames.deflated(1).unwrap().frame.as_ptr(), frame.as_ptr());
     }
 }

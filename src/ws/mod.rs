@@ -18,6 +18,7 @@ pub mod inflate;
 pub mod inflow;
 mod limits;
 pub mod message;
+pub mod offload;
 mod opening;
 pub mod outbuf;
 pub mod queue;

@@ -10,16 +10,44 @@ use crate::events::{EventKind, EventName};
 
 #[derive(Debug, Default)]
 pub struct EventQueue {
-    waiting: VecDeque<(u64, EventKind)>,
-    /// The event at the backend now, if any.
+    /// Number, event, and whether a message's data is still compressed (see `ws::offload`).
+    waiting: VecDeque<(u64, EventKind, bool)>,
+    /// The event at the backend now, if any, and its number.
     in_flight: Option<EventName>,
+    in_flight_seq: u64,
     next_seq: u64,
 }
 
 impl EventQueue {
     pub fn push(&mut self, kind: EventKind) {
-        self.waiting.push_back((self.next_seq, kind));
+        self.waiting.push_back((self.next_seq, kind, false));
         self.next_seq += 1;
+    }
+
+    /// A message whose data is compressed still: its worker inflates it.
+    pub fn push_packed(&mut self, kind: EventKind) {
+        self.waiting.push_back((self.next_seq, kind, true));
+        self.next_seq += 1;
+    }
+
+    /// The next event to send is a packed message.
+    pub fn next_is_packed(&self) -> bool {
+        self.in_flight.is_none() && self.waiting.front().is_some_and(|e| e.2)
+    }
+
+    /// The message in flight broke the rules and never reached the backend: it is over, the
+    /// message events after it are forgotten, and the events left are numbered on from it, so
+    /// `WS-Seq` has no gap.
+    pub fn refuse_in_flight(&mut self) {
+        if self.in_flight.take().is_none() {
+            return;
+        }
+        let first = self.in_flight_seq;
+        self.waiting.retain(|e| e.1.name() != EventName::Message);
+        for (seq, e) in (first..).zip(self.waiting.iter_mut()) {
+            e.0 = seq;
+        }
+        self.next_seq = first + self.waiting.len() as u64;
     }
 
     /// Frees spare room: a parked session may wait long with nothing queued.
@@ -43,13 +71,13 @@ impl EventQueue {
 
     /// An event named `name` is waiting or at the backend.
     pub fn carries(&self, name: EventName) -> bool {
-        self.in_flight == Some(name) || self.waiting.iter().any(|(_, kind)| kind.name() == name)
+        self.in_flight == Some(name) || self.waiting.iter().any(|(_, kind, _)| kind.name() == name)
     }
 
     pub fn next_name(&self) -> Option<EventName> {
         match self.in_flight {
             Some(_) => None,
-            None => self.waiting.front().map(|(_, kind)| kind.name()),
+            None => self.waiting.front().map(|(_, kind, _)| kind.name()),
         }
     }
 
@@ -58,9 +86,10 @@ impl EventQueue {
         if self.in_flight.is_some() {
             return None;
         }
-        let next = self.waiting.pop_front()?;
-        self.in_flight = Some(next.1.name());
-        Some(next)
+        let (seq, kind, _) = self.waiting.pop_front()?;
+        self.in_flight = Some(kind.name());
+        self.in_flight_seq = seq;
+        Some((seq, kind))
     }
 
     /// The in-flight event finished; returns which one it was.
@@ -88,5 +117,33 @@ mod tests {
         assert_eq!(q.take_next().map(|(s, _)| s), Some(1));
         q.finish();
         assert!(q.is_idle());
+    }
+
+    #[test]
+    fn messages_after_a_refused_one_are_dropped_without_a_gap() {
+        let mut q = EventQueue::default();
+        let message = || EventKind::Message {
+            data: Default::default(),
+            binary: true,
+        };
+        q.push(EventKind::Open);
+        q.take_next();
+        q.finish();
+        q.push_packed(message());
+        assert!(q.next_is_packed());
+        q.take_next();
+        assert!(!q.next_is_packed(), "one at a time");
+        q.push(message());
+        q.push_packed(message());
+        q.push(EventKind::Close {
+            code: 1000,
+            reason: String::new(),
+        });
+        q.refuse_in_flight();
+        let (seq, kind) = q.take_next().unwrap();
+        assert_eq!((seq, kind.name()), (1, EventName::Close));
+        q.push(message());
+        q.finish();
+        assert_eq!(q.take_next().map(|(s, _)| s), Some(2));
     }
 }

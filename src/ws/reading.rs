@@ -121,11 +121,18 @@ impl Conn {
         }
     }
 
-    fn received(&mut self, data: Bytes, binary: bool) {
+    /// A message from the client; `packed`: compressed still, for the worker that delivers it
+    /// to inflate (and count; see `ws::offload`), and then whether it is binary.
+    fn received(&mut self, data: Bytes, binary: bool, packed: Option<bool>) {
         self.last_message = Instant::now();
         self.traffic.messages_in += 1;
-        self.traffic.bytes_in += data.len() as u64;
-        self.events.push(EventKind::Message { data, binary });
+        match packed {
+            Some(binary) => self.events.push_packed(EventKind::Message { data, binary }),
+            None => {
+                self.traffic.bytes_in += data.len() as u64;
+                self.events.push(EventKind::Message { data, binary });
+            }
+        }
     }
 
     fn on_message(&mut self, msg: Message) {
@@ -134,9 +141,13 @@ impl Conn {
             *ping = Ping::Idle;
         }
         let closing = matches!(self.phase, Phase::Closing { .. });
+        let packed = match (&msg, self.deflate.as_deref_mut()) {
+            (Message::Text(_) | Message::Binary(_), Some(d)) => d.take_packed(),
+            _ => None,
+        };
         match msg {
-            Message::Text(text) if !closing => self.received(Bytes::from(text), false),
-            Message::Binary(data) if !closing => self.received(data, true),
+            Message::Text(text) if !closing => self.received(Bytes::from(text), false, None),
+            Message::Binary(data) if !closing => self.received(data, true, packed),
             Message::Close(frame) => {
                 let (code, reason) = match frame {
                     Some(f) => (u16::from(f.code), f.reason.to_string()),

@@ -136,3 +136,65 @@ fn other_reserved_bits_pass() {
     assert_eq!(run(&mut inflow, &input, 7), input);
     assert_eq!(inflow.violation(), None);
 }
+
+/// Noise that does not compress: its compressed form is as long as it.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+/// A large message in one frame goes on packed (compressed, as a binary frame) and is
+/// numbered among the data messages; smaller ones, and fragmented ones, are inflated as they
+/// come.
+#[test]
+fn large_compressed_messages_go_on_packed_for_a_worker() {
+    let letters: Vec<u8> = noise(6000).iter().map(|b| b'a' + b % 26).collect();
+    let big = deflated(&letters);
+    assert!(big.len() > 2000, "{}", big.len());
+    let small = deflated(b"hello hello hello hello");
+    let half = big.len() / 2;
+    let mut input = frame(0x81, b"plain");
+    input.extend(frame(0x41, &big[..half]));
+    input.extend(frame(0x89, b"ping"));
+    input.extend(frame(0x80, &big[half..]));
+    input.extend(frame(0xc2, &small));
+    input.extend(frame(0xc2, &big));
+    let mut want = frame(0x81, b"plain");
+    want.extend(frame(0x89, b"ping"));
+    want.extend(plain(0x81, &letters));
+    want.extend(plain(0x82, b"hello hello hello hello"));
+    want.extend(plain(0x82, &big));
+    for piece in [1, 7, 500, input.len()] {
+        let mut inflow = Inflow::offloading(1 << 20, 1000, 10);
+        assert_eq!(run(&mut inflow, &input, piece), want, "piece {piece}");
+        assert_eq!(inflow.violation(), None);
+        assert_eq!(inflow.wire_bytes, (2 * big.len() + small.len()) as u64);
+        assert_eq!(inflow.inflated_bytes, (letters.len() + 23) as u64);
+        assert_eq!(inflow.messages(), 14);
+        assert!(!inflow.at_rest(), "the packed ones are not read yet");
+        assert_eq!(inflow.take_packed(10), None, "the plain text message");
+        assert_eq!(inflow.take_packed(11), None, "fragmented: inflated");
+        assert_eq!(inflow.take_packed(12), None);
+        assert_eq!(inflow.take_packed(13), Some(true));
+        assert!(inflow.at_rest());
+    }
+}
+
+/// Packed, a message is bounded by `--max-message` on the wire, as when inflating.
+#[test]
+fn a_packed_message_past_the_limit_is_too_big() {
+    let big = noise(3000);
+    let mut inflow = Inflow::offloading(2999, 1000, 0);
+    run(&mut inflow, &frame(0xc2, &big), 100);
+    assert_eq!(
+        inflow.violation(),
+        Some(Violation::Inflate(InflateError::TooBig))
+    );
+}
