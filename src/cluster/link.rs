@@ -361,10 +361,15 @@ fn listen(
             Err(e) if e.is_timeout() => pubsub.ping::<redis::Value>().map(|_| ())?,
             // A signal woke the wait (SIGCONT after SIGSTOP): nothing was read, wait again
             // rather than take a working connection for an outage.
-            Err(e)
-                if e.as_io_error().map(|io| io.kind()) == Some(std::io::ErrorKind::Interrupted) => {
-            }
+            Err(e) if interrupted(&e) => {}
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A signal interrupted a blocking read or write; nothing was transferred.
+fn interrupted(e: &RedisError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
 }
