@@ -11,7 +11,7 @@ use tungstenite::Message;
 
 const T: Duration = Duration::from_secs(10);
 
-/// Over 1024 subscribers: on a machine with more than one core, a publish is written by several
+/// Over 256 subscribers: on a machine with more than one core, a publish is written by several
 /// threads straight to the sockets (`ws::direct`).
 const MANY: usize = 1100;
 

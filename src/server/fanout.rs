@@ -22,8 +22,10 @@ use crate::ws::direct;
 use crate::ws::message::{Frames, Message};
 
 /// Fan-outs to at least this many clients are written by several threads (see `ws::direct`);
-/// below it, starting threads costs more than it saves.
-const PARALLEL_MIN: usize = 1024;
+/// below it, starting threads costs about what it saves. Measured on 2 cores, publish to last
+/// delivery, medians of three: 1,000 subscribers 10.0 ms in one thread, 6.5 ms in two; 150 and
+/// 400 the same either way (within 0.2 ms).
+const PARALLEL_MIN: usize = 256;
 
 /// The channel part of a backend reply, taken out before the connection applies the rest.
 #[derive(Debug, Default)]
