@@ -17,7 +17,8 @@
 //! - [`config`]: options, defaults, `--help`.
 //! - [`server`]: the mio reactor; `server::hub` owns the connections and dispatches events.
 //! - [`ws`]: handshake parsing, the per-connection state machine, framing, close codes,
-//!   permessage-deflate (extension negotiation, compressing, bounded inflating; `ws::offload`:
+//!   permessage-deflate (extension negotiation, compressing, bounded inflating;
+//!   `ws::deflate_slot`: what a connection keeps of it, on the heap only while busy; `ws::offload`:
 //!   large messages compressed and inflated by the workers, `server::offload` the reactor's
 //!   side), and resume
 //!   (`ws::session`: what a resumable session keeps; `ws::claim`, `ws::resuming`,

@@ -31,6 +31,8 @@ pub struct Outcome {
     pub bodies: Vec<Bytes>,
     /// After each part had been read: whether the connection still held a frame reader.
     pub reader_after_part: Vec<bool>,
+    /// After each part had been read: whether it held a permessage-deflate record on the heap.
+    pub deflate_after_part: Vec<bool>,
     /// The close code the WebSocket ended with, if it ended.
     pub close_code: Option<u16>,
 }
@@ -44,6 +46,20 @@ pub fn drive_conn(frames: &[u8]) -> Outcome {
 /// Like [`drive_conn`], but the client sends `parts` one after the other, and the connection
 /// runs until it is idle after each (so it sees the socket run dry in between).
 pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
+    drive(UPGRADE, false, parts)
+}
+
+/// Like [`drive_conn_in_parts`], the client offering permessage-deflate, and the server with
+/// `--deflate-context` if `context`.
+pub fn drive_deflate_in_parts(context: bool, parts: &[&[u8]]) -> Outcome {
+    let upgrade = String::from_utf8_lossy(UPGRADE).replace(
+        "\r\n\r\n",
+        "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    );
+    drive(upgrade.as_bytes(), context, parts)
+}
+
+fn drive(upgrade: &[u8], deflate_context: bool, parts: &[&[u8]]) -> Outcome {
     let (mut client, server, remote) = LISTENER.with(|listener| {
         let client = TcpStream::connect(listener.local_addr().expect("bound")).expect("connect");
         let (server, remote) = listener.accept().expect("accept");
@@ -53,6 +69,9 @@ pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
     let mut config = Config::for_backend("http://127.0.0.1:1/");
     config.max_message = 16 * 1024;
     config.max_pending = 8;
+    if let Some(d) = &mut config.deflate {
+        d.context_takeover = deflate_context;
+    }
     let limits = Limits::from_config(&config);
     let key = ConnKey {
         index: 0,
@@ -60,15 +79,16 @@ pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
     };
     let mut conn = Conn::new(key, mio::net::TcpStream::from_std(server), remote, &limits);
     let mut backend = EchoBackend::default();
-    client.write_all(UPGRADE).expect("write upgrade");
+    client.write_all(upgrade).expect("write upgrade");
     let mut budget = 64 * 1024;
-    let mut reader_after_part = Vec::new();
+    let (mut reader_after_part, mut deflate_after_part) = (Vec::new(), Vec::new());
     for part in parts {
         let part = part.get(..budget).unwrap_or(part);
         budget -= part.len();
         client.write_all(part).expect("write frames");
         backend.run(&mut conn, &limits);
         reader_after_part.push(conn.holds_reader());
+        deflate_after_part.push(conn.holds_deflate());
     }
     client
         .shutdown(std::net::Shutdown::Write)
@@ -96,6 +116,7 @@ pub fn drive_conn_in_parts(parts: &[&[u8]]) -> Outcome {
         messages,
         bodies,
         reader_after_part,
+        deflate_after_part,
         close_code,
     }
 }
@@ -265,6 +286,37 @@ mod tests {
         let at = out.output.windows(4).position(|w| w == close_frame);
         let at = at.expect("a close frame with 1007");
         assert_eq!(&out.output[at + 4..], b"invalid UTF-8 in text message");
+    }
+
+    /// An idle connection with permessage-deflate negotiated keeps no record on the heap once
+    /// a compressed message was read (and its echo sent compressed, from what it keeps); one
+    /// with a compression context of its own keeps it.
+    #[test]
+    fn an_idle_deflate_connection_holds_no_record() {
+        let text = "{\"text\":\"hello\"}".repeat(20);
+        let packed = crate::ws::compress::Compressor::new(1)
+            .compress(text.as_bytes(), false)
+            .expect("compresses");
+        let frame = client_frame(0xc1, &packed, [1, 2, 3, 4]);
+        let out = drive_deflate_in_parts(false, &[&frame[..5], &frame[5..], &frame]);
+        assert!(String::from_utf8_lossy(&out.output).contains("permessage-deflate"));
+        assert_eq!(out.bodies, [text.as_bytes(), text.as_bytes()]);
+        assert_eq!(
+            out.deflate_after_part,
+            [true, false, false],
+            "busy while half read"
+        );
+        let head_end = out
+            .output
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("101");
+        let echo = &out.output[head_end + 4..];
+        assert_eq!(echo[0], 0xc1, "echoed compressed");
+        assert!(usize::from(echo[1]) < 126, "and smaller");
+        let context = drive_deflate_in_parts(true, &[&frame]);
+        assert_eq!(context.bodies, [text.as_bytes()]);
+        assert_eq!(context.deflate_after_part, [true]);
     }
 
     #[test]

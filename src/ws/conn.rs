@@ -26,7 +26,7 @@ use crate::static_files::StaticRequest;
 use crate::ws::boundaries::Boundaries;
 use crate::ws::claim::Claim;
 use crate::ws::close;
-use crate::ws::deflate::Deflate;
+use crate::ws::deflate_slot::DeflateSlot;
 use crate::ws::extensions::Params;
 use crate::ws::outbuf::OutBuf;
 use crate::ws::queue::EventQueue;
@@ -148,9 +148,9 @@ pub struct Conn {
     pub(super) backlog: Backlog,
     pub(super) close_code: Option<u16>,
     pub(super) rejected: Option<u16>,
-    /// permessage-deflate, when the handshake negotiated it (boxed: most of a connection's
-    /// life it is idle, and without it a connection pays one pointer).
-    pub(super) deflate: Option<Box<Deflate>>,
+    /// permessage-deflate, when the handshake negotiated it: on the heap only while busy
+    /// (see `ws::deflate_slot`).
+    pub(super) deflate: DeflateSlot,
     /// Opened with `wscgi-resume=KEY` (and resume on): what a resume needs.
     pub(super) session: Option<Box<Session>>,
 }
@@ -187,7 +187,7 @@ impl Conn {
             backlog: Backlog::Unread,
             close_code: None,
             rejected: None,
-            deflate: None,
+            deflate: DeflateSlot::Off,
             session: None,
         }
     }
@@ -204,6 +204,11 @@ impl Conn {
     /// socket has not run dry at a frame boundary since they did. For tests; see `ws::reader`.
     pub fn holds_reader(&self) -> bool {
         matches!(&self.phase, Phase::Open { reader, .. } if reader.is_reading())
+    }
+
+    /// Holds a permessage-deflate record on the heap (see `ws::deflate_slot`). For tests.
+    pub fn holds_deflate(&self) -> bool {
+        self.deflate.is_busy()
     }
 
     /// Open for messages: the push API finds only such connections.

@@ -28,10 +28,7 @@ impl Conn {
             // TLS connections encrypt on the reactor: their frames are queued instead. A replay
             // owns the socket until it caught up (see `ws::replay`).
             Phase::Open { wire, .. } if wire.out.is_empty() && !self.replaying() => {
-                let compressed = match &self.deflate {
-                    Some(d) => d.shared_frame(frames).ok()?,
-                    None => None,
-                };
+                let compressed = self.deflate.shared_frame(frames).ok()?;
                 let frame = compressed.map_or_else(|| frames.plain(), |c| c.frame);
                 Some((wire.sock.plain_socket()?, frame))
             }

@@ -8,6 +8,7 @@ pub mod close;
 pub mod compress;
 pub mod conn;
 pub mod deflate;
+pub mod deflate_slot;
 pub mod direct;
 mod ending;
 pub mod extensions;

@@ -113,10 +113,7 @@ impl Conn {
         };
         // Frames compressed without context, in a window that lets large messages go compressed.
         let shares = |p: Params| !p.server_takeover && 1 << p.server_window_bits >= DEFLATE_MIN;
-        let shares = match &self.deflate {
-            Some(d) => shares(d.params),
-            None => offered.is_some_and(shares),
-        };
+        let shares = self.deflate.params().or(offered).is_some_and(shares);
         Some(Deflating {
             level: settings.level,
             min: settings.min_size,

@@ -19,7 +19,7 @@ use crate::random;
 use crate::reply::Reply;
 use crate::static_files::{self, StaticRequest};
 use crate::ws::close;
-use crate::ws::deflate::Deflate;
+use crate::ws::deflate_slot::DeflateSlot;
 use crate::ws::extensions::{self, Params, Policy};
 use crate::ws::handshake::{self, HandshakeError, Upgrade};
 use crate::ws::resume_query::{self, ResumeRequest};
@@ -260,11 +260,13 @@ impl Conn {
         let response =
             handshake::accept_response(&key, reply.protocol.as_deref(), answer.as_deref());
         let _ = wire.out.push(Bytes::from(response));
-        self.deflate = deflate
-            .zip(limits.deflate)
-            .map(|(params, settings)| Box::new(Deflate::new(params, settings, limits.max_message)));
+        self.deflate = DeflateSlot::accepted(deflate, limits);
         // Bytes that came with the handshake are frames too: the trackers must see them.
-        let tail = match self.deflate.as_deref_mut() {
+        let deflate = match tail.is_empty() {
+            true => None,
+            false => self.deflate.busy(limits),
+        };
+        let tail = match deflate {
             Some(d) => d.inflate_tail(&tail),
             None => tail,
         };

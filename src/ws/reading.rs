@@ -22,13 +22,12 @@ impl Conn {
         self.settle_inflow();
     }
 
-    /// Counts the compressed messages read and lets an idle inflow go (see `ws::deflate`).
+    /// Counts the compressed messages read and lets an idle inflow go, and the record with it
+    /// when nothing else needs it (see `ws::deflate_slot`).
     pub(super) fn settle_inflow(&mut self) {
-        if let Some(d) = self.deflate.as_deref_mut() {
-            let (wire, inflated) = d.settle();
-            self.traffic.deflate.wire_in += wire;
-            self.traffic.deflate.inflated_in += inflated;
-        }
+        let (wire, inflated) = self.deflate.settle();
+        self.traffic.deflate.wire_in += wire;
+        self.traffic.deflate.inflated_in += inflated;
     }
 
     fn read_until_blocked(&mut self, limits: &Limits, how: Readable) {
@@ -47,7 +46,7 @@ impl Conn {
             if paused && self.is_open() {
                 return;
             }
-            let inflow = self.deflate.as_deref_mut().map(|d| d.inflow());
+            let inflow = self.deflate.busy(limits).map(|d| d.inflow());
             let (wire, ws, frames) = match &mut self.phase {
                 Phase::Open {
                     wire,
@@ -70,7 +69,7 @@ impl Conn {
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Every frame before a compressed message that broke the rules has been
                     // read by now (see `ws::inflow`).
-                    if let Some(v) = self.deflate.as_ref().and_then(|d| d.violation()) {
+                    if let Some(v) = self.deflate.violation() {
                         let (code, reason) = (v.close_code(), v.to_string());
                         info!("{}: closing with {code}: {reason}", self.id());
                         return self.fail(code, &reason);
@@ -141,7 +140,7 @@ impl Conn {
             *ping = Ping::Idle;
         }
         let closing = matches!(self.phase, Phase::Closing { .. });
-        let packed = match (&msg, self.deflate.as_deref_mut()) {
+        let packed = match (&msg, self.deflate.record()) {
             (Message::Text(_) | Message::Binary(_), Some(d)) => d.take_packed(),
             _ => None,
         };

@@ -9,6 +9,7 @@ use log::info;
 
 use super::conn::{Conn, Phase, SendError};
 use crate::ws::close;
+use crate::ws::deflate_slot::DeflateSlot;
 use crate::ws::message::{Frames, Message};
 use crate::ws::session::{Hold, Overflow};
 
@@ -69,7 +70,7 @@ impl Conn {
         session.behind = None;
         let kept = session.ring.len();
         // Compression state belongs to the socket; a resume negotiates afresh.
-        self.deflate = None;
+        self.deflate = DeflateSlot::Off;
         self.events.shrink();
         info!("{}: dropped, parked with {kept} messages kept", self.id());
         self.phase = Phase::Parked {
@@ -109,14 +110,13 @@ impl Conn {
             return false;
         };
         // Frames for the encoding this socket negotiated, whatever the old one had.
-        let mut deflate = self.deflate.as_deref_mut();
         let mut queued = start;
         while let Some(message) = session.ring.get(queued + 1) {
             if wire
                 .queue_frame(
                     &mut Frames::new(message.clone()),
                     0,
-                    deflate.as_deref_mut(),
+                    &mut self.deflate,
                     &mut self.traffic,
                 )
                 .is_err()

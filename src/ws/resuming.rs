@@ -14,6 +14,7 @@ use super::ending::closing;
 use super::opening::{conn_info, deflate_offer};
 use crate::events::{EventKind, EventName};
 use crate::ws::claim::Claim;
+use crate::ws::deflate_slot::DeflateSlot;
 use crate::ws::handshake::{self, Upgrade};
 use crate::ws::resume_query::ResumeRequest;
 use crate::ws::session::{CannotResume, Hold, Session};
@@ -208,7 +209,7 @@ impl Conn {
         // to the first decides for both (also when the first one's socket failed meanwhile).
         let waiting = self.events.carries(EventName::Resume);
         // The new socket's own negotiation decides its frames (see `ws::replay`).
-        self.deflate = None;
+        self.deflate = DeflateSlot::Off;
         self.phase = Phase::Resuming {
             wire,
             deflate: deflate_offer(&upgrade, limits),

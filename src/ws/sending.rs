@@ -51,8 +51,7 @@ impl Conn {
         let (Phase::Open { wire, .. } | Phase::Failing { wire, .. }) = &mut self.phase else {
             return Err(SendError::NotOpen);
         };
-        let deflate = self.deflate.as_deref_mut();
-        if wire.queue_frame(frames, sent, deflate, &mut self.traffic) == Err(Full) {
+        if wire.queue_frame(frames, sent, &mut self.deflate, &mut self.traffic) == Err(Full) {
             if kept == Kept::Live {
                 warn!("{}: write stall", self.id());
                 self.drop_socket(close::ABNORMAL, "write stall");

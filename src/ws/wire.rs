@@ -2,7 +2,7 @@
 //! on it.
 
 use crate::metrics::Traffic;
-use crate::ws::deflate::Deflate;
+use crate::ws::deflate_slot::DeflateSlot;
 use crate::ws::frame;
 use crate::ws::message::Frames;
 use crate::ws::outbuf::{Full, OutBuf};
@@ -29,7 +29,7 @@ impl Wire {
         &mut self,
         frames: &mut Frames,
         sent: usize,
-        deflate: Option<&mut Deflate>,
+        deflate: &mut DeflateSlot,
         traffic: &mut Traffic,
     ) -> Result<(), Full> {
         // A compressed frame is never longer than the plain one.
@@ -37,7 +37,7 @@ impl Wire {
         if sent == 0 && !self.out.takes(plain_len) {
             return Err(Full);
         }
-        let frame = match deflate.and_then(|d| d.frame(frames)) {
+        let frame = match deflate.frame(frames) {
             Some(compressed) => {
                 traffic.deflate.plain_out += frames.message().payload.len() as u64;
                 traffic.deflate.wire_out += compressed.payload_len as u64;
