@@ -369,7 +369,27 @@ fn listen(
 
 /// A signal interrupted a blocking read or write; nothing was transferred.
 fn interrupted(e: &RedisError) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
+    use std::error::Error;
+    // redis keeps an I/O error as an `Arc<dyn Error>` and gives that as the source.
+    let Some(source) = e.source() else {
+        return false;
+    };
+    let io = match source.downcast_ref::<std::sync::Arc<dyn Error + Send + Sync>>() {
+        Some(shared) => shared.downcast_ref::<std::io::Error>(),
+        None => source.downcast_ref::<std::io::Error>(),
+    };
+    io.is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_read_is_told_apart() {
+        let eintr = std::io::Error::from(std::io::ErrorKind::Interrupted);
+        assert!(interrupted(&RedisError::from(eintr)));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!interrupted(&RedisError::from(reset)));
+    }
 }
