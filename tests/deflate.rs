@@ -346,11 +346,7 @@ fn metrics_count_bytes_before_and_after_compression_each_way() {
     send(&mut s, &client_frame(0xc1, &sent));
     let (_, echoed, _) = read_big_frame(&mut s);
     let metrics = http(server.push_addr, "GET", "/metrics", &[], b"").body_str();
-    let value = |name: &str| -> u64 {
-        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} ")));
-        let line = line.unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
+    let value = |name: &str| sample(&metrics, name);
     let n = message.len() as u64;
     assert_eq!(
         value("wscgi_deflate_received_compressed_bytes_total"),

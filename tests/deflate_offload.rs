@@ -48,11 +48,7 @@ fn a_1mb_message_goes_both_ways_compressed_and_the_counters_stay_right() {
     assert!(got.body == message, "the backend got the plain message");
     assert_eq!(got.header("ws-message-type"), Some("text"));
     let metrics = http(server.push_addr, "GET", "/metrics", &[], b"").body_str();
-    let value = |name: &str| -> u64 {
-        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} ")));
-        let line = line.unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
+    let value = |name: &str| sample(&metrics, name);
     let n = message.len() as u64;
     let received = value("wscgi_deflate_received_compressed_bytes_total");
     assert_eq!(received, sent.len() as u64);

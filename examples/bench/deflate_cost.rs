@@ -9,32 +9,9 @@ use wscgi::ws::compress::Compressor;
 use wscgi::ws::frame;
 use wscgi::ws::inflate::Inflater;
 
-fn json(size: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let words = [
-        "hello", "there", "how", "are", "you", "lunch", "at", "noon", "build", "ok",
-    ];
-    let mut out = String::from("[");
-    let mut i = 0;
-    while out.len() < size {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let text: Vec<&str> = (0..4 + x % 5)
-            .map(|k| words[((x >> (k * 4)) % 10) as usize])
-            .collect();
-        out.push_str(&format!(
-            "{{\"id\":{},\"user\":\"user{}\",\"ts\":{},\"text\":\"{}\"}},",
-            x % 1_000_000,
-            i % 8,
-            1_795_392_000 + x % 100_000,
-            text.join(" ")
-        ));
-        i += 1;
-    }
-    out.truncate(size);
-    out.into_bytes()
-}
+#[path = "chat_json.rs"]
+mod chat_json;
+use chat_json::json;
 
 /// Median time of `f` over enough runs to take about 200 ms.
 fn time(mut f: impl FnMut()) -> Duration {

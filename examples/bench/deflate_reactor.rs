@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use flate2::{Compress, Compression, FlushCompress};
 
+#[path = "chat_json.rs"]
+mod chat_json;
+use chat_json::json;
+
 /// On-CPU time of a thread, in nanoseconds.
 fn cpu_ns(schedstat: &str) -> u64 {
     let text = std::fs::read_to_string(schedstat).expect("schedstat");
@@ -32,33 +36,6 @@ fn thread_schedstat(name: &str) -> String {
     panic!("no thread {name}");
 }
 
-fn json(size: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let words = [
-        "hello", "there", "how", "are", "you", "lunch", "at", "noon", "build", "ok",
-    ];
-    let mut out = String::from("[");
-    let mut i = 0;
-    while out.len() < size {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let text: Vec<&str> = (0..4 + x % 5)
-            .map(|k| words[((x >> (k * 4)) % 10) as usize])
-            .collect();
-        out.push_str(&format!(
-            "{{\"id\":{},\"user\":\"user{}\",\"ts\":{},\"text\":\"{}\"}},",
-            x % 1_000_000,
-            i % 8,
-            1_795_392_000 + x % 100_000,
-            text.join(" ")
-        ));
-        i += 1;
-    }
-    out.truncate(size);
-    out.into_bytes()
-}
-
 fn deflate(data: &[u8]) -> Vec<u8> {
     let mut c = Compress::new(Compression::new(1), false);
     let mut out = Vec::with_capacity(data.len() + 64);
@@ -71,23 +48,9 @@ fn deflate(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A masked client frame (see `wscgi::testing::client_frame`).
 fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![first];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n < 65536 => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    let key = [0x5a, 0x17, 0xc3, 0x81];
-    f.extend_from_slice(&key);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    f
+    wscgi::testing::client_frame(first, payload, [0x5a, 0x17, 0xc3, 0x81])
 }
 
 fn read_frame(s: &mut TcpStream) -> (u8, usize) {
