@@ -9,13 +9,13 @@
 
 mod support;
 
-use std::io::Read;
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::raw_deflate::{client_frame, deflate, inflate, json, open_offering, send};
+use support::raw_deflate::{
+    client_frame, deflate, inflate, json, open_offering, read_big_frame, send,
+};
 use support::*;
 use wscgi::ws::compress::Compressor;
 use wscgi::ws::inflate::Inflater;
@@ -40,27 +40,6 @@ fn reactor_stat() -> String {
         }
     }
     panic!("no wscgi-under-test thread");
-}
-
-fn read_whole_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 2];
-    s.read_exact(&mut head).unwrap();
-    let len = match head[1] {
-        126 => {
-            let mut b = [0u8; 2];
-            s.read_exact(&mut b).unwrap();
-            u64::from(u16::from_be_bytes(b))
-        }
-        127 => {
-            let mut b = [0u8; 8];
-            s.read_exact(&mut b).unwrap();
-            u64::from_be_bytes(b)
-        }
-        n => u64::from(n),
-    };
-    let mut payload = vec![0u8; len as usize];
-    s.read_exact(&mut payload).unwrap();
-    (head[0], payload)
 }
 
 #[test]
@@ -95,7 +74,7 @@ fn large_messages_cost_the_reactor_less_than_their_compression_and_inflation() {
         while !stop.load(Ordering::Relaxed) {
             let sent = Instant::now();
             send(&mut small, &client_frame(0x89, b"ping"));
-            let (first, _) = read_whole_frame(&mut small);
+            let (first, _, _) = read_big_frame(&mut small);
             assert_eq!(first, 0x8a);
             longest = longest.max(sent.elapsed());
             std::thread::sleep(Duration::from_millis(5));
@@ -105,7 +84,7 @@ fn large_messages_cost_the_reactor_less_than_their_compression_and_inflation() {
     let before = cpu_ns(&stat);
     for _ in 0..MESSAGES {
         send(&mut big, &frame);
-        let (first, payload) = read_whole_frame(&mut big);
+        let (first, payload, _) = read_big_frame(&mut big);
         assert_eq!(first, 0xc1);
         assert_eq!(inflate(&payload).len(), message.len());
     }

@@ -20,13 +20,16 @@ pub struct EventQueue {
 
 impl EventQueue {
     pub fn push(&mut self, kind: EventKind) {
-        self.waiting.push_back((self.next_seq, kind, false));
-        self.next_seq += 1;
+        self.enqueue(kind, false);
     }
 
     /// A message whose data is compressed still: its worker inflates it.
     pub fn push_packed(&mut self, kind: EventKind) {
-        self.waiting.push_back((self.next_seq, kind, true));
+        self.enqueue(kind, true);
+    }
+
+    fn enqueue(&mut self, kind: EventKind, packed: bool) {
+        self.waiting.push_back((self.next_seq, kind, packed));
         self.next_seq += 1;
     }
 

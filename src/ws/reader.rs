@@ -9,13 +9,10 @@
 
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
+/// `None` between frames (nothing read and not yet understood: nothing held); the context
+/// while frames are arriving, or arrived since the socket last ran dry at a frame boundary.
 #[derive(Debug)]
-pub(super) enum Reader {
-    /// Between frames, nothing read and not yet understood: nothing held.
-    AtRest,
-    /// Frames are arriving (or arrived since the socket last ran dry at a frame boundary).
-    Reading(Box<WebSocketContext>),
-}
+pub(super) struct Reader(Option<Box<WebSocketContext>>);
 
 /// The longest message read after our close frame, while waiting for the client's. Messages
 /// then are dropped anyway (RFC 6455 §5.5.1); a longer one ends the wait, as a timeout would.
@@ -24,38 +21,29 @@ const CLOSING_MAX_MESSAGE: usize = 64 * 1024;
 impl Reader {
     /// The reader of a connection just opened; `tail` is what came after the handshake.
     pub fn open(tail: Vec<u8>, config: WebSocketConfig) -> Reader {
-        match tail.is_empty() {
-            true => Reader::AtRest,
-            false => Reader::Reading(context(tail, config)),
-        }
+        Reader((!tail.is_empty()).then(|| context(tail, config)))
     }
 
     /// The reader, made now if the connection was at rest.
     pub fn get(&mut self, config: WebSocketConfig) -> &mut WebSocketContext {
-        if let Reader::AtRest = self {
-            *self = Reader::Reading(context(Vec::new(), config));
-        }
-        match self {
-            Reader::Reading(ws) => ws,
-            Reader::AtRest => unreachable!("made just above"),
-        }
+        self.0.get_or_insert_with(|| context(Vec::new(), config))
     }
 
     /// Every byte read belongs to a complete frame and no message is half received.
     pub fn rest(&mut self) {
-        *self = Reader::AtRest;
+        self.0 = None;
     }
 
     pub fn is_reading(&self) -> bool {
-        matches!(self, Reader::Reading(_))
+        self.0.is_some()
     }
 
     /// The reader that sends our close frame and reads the client's: the one in use, or for a
     /// connection at rest a fresh one, bounded by [`CLOSING_MAX_MESSAGE`].
     pub fn into_closing(self) -> Box<WebSocketContext> {
-        match self {
-            Reader::Reading(ws) => ws,
-            Reader::AtRest => {
+        match self.0 {
+            Some(ws) => ws,
+            None => {
                 let mut config = WebSocketConfig::default();
                 config.read_buffer_size = 1024;
                 config.write_buffer_size = 0;
