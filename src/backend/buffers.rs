@@ -8,6 +8,9 @@
 //! starts. Output is [`OUTPUT`]: ureq writes a request's head a line at a time and its body in
 //! chunks, so only the longest header line must fit (handshake heads are at most 8 KiB, meta
 //! values 4 KiB).
+//!
+//! A request's head is held back until its body is written behind it ([`GrowingBuffers::queue`]):
+//! one send and one TCP segment per event instead of two, and one wake-up of the backend.
 
 use ureq::unversioned::transport::Buffers;
 
@@ -18,6 +21,8 @@ const INPUT_MAX: usize = 128 * 1024;
 const OUTPUT: usize = 16 * 1024;
 /// ureq reads a request body into free input space before framing it (as its own buffers do).
 const MIN_TMP: usize = 10 * 1024;
+/// A head is held back only if at least this much output is left for the body behind it.
+const HOLD_ROOM: usize = 1024;
 
 #[derive(Debug, Default)]
 pub struct GrowingBuffers {
@@ -28,6 +33,9 @@ pub struct GrowingBuffers {
     output: Vec<u8>,
     /// The last consume used something: ureq may parse again without reading.
     progress: bool,
+    /// `output[..held]` is a complete request head waiting for its body (or for the first
+    /// read, when there is none); ureq writes after it.
+    held: usize,
 }
 
 impl GrowingBuffers {
@@ -54,6 +62,29 @@ impl GrowingBuffers {
     }
 }
 
+impl GrowingBuffers {
+    /// ureq wrote `amount` bytes to transmit: says what to send now, all that is held back
+    /// included, or `None` to hold them. Only a request's first write is held, and only if it is
+    /// a whole head (a head ends with an empty line; a header value holds no CR or LF, so a
+    /// part of a head never does) with room for a body after it.
+    pub fn queue(&mut self, amount: usize) -> Option<&[u8]> {
+        let end = (self.held + amount).min(self.output.len());
+        let whole_head = self.held == 0 && self.output[..end].ends_with(b"\r\n\r\n");
+        if whole_head && self.output.len() - end >= HOLD_ROOM {
+            self.held = end;
+            return None;
+        }
+        self.held = 0;
+        Some(&self.output[..end])
+    }
+
+    /// What is held back, to send before waiting for the reply; nothing is held after this.
+    pub fn take_held(&mut self) -> &[u8] {
+        let held = std::mem::take(&mut self.held);
+        &self.output[..held]
+    }
+}
+
 impl Buffers for GrowingBuffers {
     fn output(&mut self) -> &mut [u8] {
         // A new request: a large reply's input is given back (nothing is left unread between
@@ -65,7 +96,7 @@ impl Buffers for GrowingBuffers {
         if self.output.is_empty() {
             self.output = vec![0; OUTPUT];
         }
-        &mut self.output
+        &mut self.output[self.held..]
     }
 
     fn input(&self) -> &[u8] {
@@ -103,7 +134,10 @@ impl Buffers for GrowingBuffers {
         if self.output.is_empty() {
             self.output = vec![0; OUTPUT];
         }
-        (&mut self.input[self.filled..], &mut self.output)
+        (
+            &mut self.input[self.filled..],
+            &mut self.output[self.held..],
+        )
     }
 
     fn can_use_input(&self) -> bool {
@@ -160,5 +194,40 @@ mod tests {
         let (tmp, out) = b.tmp_and_output();
         assert!(tmp.len() >= MIN_TMP && out.len() == OUTPUT);
         assert_eq!(b.input()[..100], [1; 100], "kept across the move");
+    }
+
+    /// Writes `bytes` the way ureq does, and queues them.
+    fn write_out(b: &mut GrowingBuffers, bytes: &[u8]) -> Option<Vec<u8>> {
+        b.output()[..bytes.len()].copy_from_slice(bytes);
+        b.queue(bytes.len()).map(<[u8]>::to_vec)
+    }
+
+    #[test]
+    fn a_head_leaves_with_its_body() {
+        let mut b = GrowingBuffers::default();
+        let head = b"POST / HTTP/1.1\r\ncontent-length: 2\r\n\r\n";
+        assert_eq!(write_out(&mut b, head), None, "held for the body");
+        let sent = write_out(&mut b, b"hi").expect("head and body go together");
+        assert_eq!(sent, [&head[..], b"hi"].concat());
+        assert!(b.take_held().is_empty());
+
+        // No body: the head waits for the read, which takes it.
+        assert_eq!(write_out(&mut b, head), None);
+        assert_eq!(b.take_held(), head);
+        assert!(b.take_held().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn part_of_a_head_and_a_full_buffer_go_at_once() {
+        let mut b = GrowingBuffers::default();
+        let part = b"POST / HTTP/1.1\r\nhost: x\r\n";
+        assert_eq!(write_out(&mut b, part).as_deref(), Some(&part[..]));
+        // A whole head that leaves no room for a body after it.
+        let mut big = vec![b'a'; OUTPUT - HOLD_ROOM + 1];
+        big.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(write_out(&mut b, &big), Some(big.clone()));
+        // Body chunks after the first write are never held.
+        write_out(&mut b, b"POST / HTTP/1.1\r\n\r\n");
+        assert!(write_out(&mut b, b"x\r\n\r\n").is_some());
     }
 }

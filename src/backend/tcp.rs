@@ -8,7 +8,8 @@
 //! request made besides its write and read. Here the check is one `recv(MSG_PEEK |
 //! MSG_DONTWAIT)`, and a timeout is set only when it must change by more than [`SLACK`].
 //!
-//! Its buffers are small and grow only for a large reply (`backend::buffers`).
+//! Its buffers are small and grow only for a large reply, and a request's head leaves in one
+//! send with its body (`backend::buffers`).
 //!
 //! Proxies are not supported (the agent is built with none): the backend is a local service,
 //! never reached through one, whatever `HTTP_PROXY` says.
@@ -73,6 +74,7 @@ impl<In: Transport> Connector<In> for LeanTcpConnector {
                         buffers: GrowingBuffers::default(),
                         read_timeout: None,
                         write_timeout: None,
+                        held_for: None,
                     };
                     let handle = Arc::downgrade(&transport.stream) as Weak<dyn ShutdownHandle>;
                     (details.register_shutdown)(handle)?;
@@ -103,6 +105,9 @@ pub struct LeanTcp {
     buffers: GrowingBuffers,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// A request head is held back in the buffers (see [`GrowingBuffers::queue`]); what its
+    /// write would time out as.
+    held_for: Option<ureq::Timeout>,
 }
 
 impl Transport for LeanTcp {
@@ -118,16 +123,31 @@ impl Transport for LeanTcp {
             sock.set_write_timeout(set)?;
             self.write_timeout = set;
         }
-        let output = &self.buffers.output()[..amount];
-        (&*sock)
-            .write_all(output)
-            .map_err(|e| io_error(e, &timeout))
+        self.held_for = Some(timeout.reason);
+        match self.buffers.queue(amount) {
+            None => Ok(()),
+            Some(output) => {
+                self.held_for = None;
+                (&*sock)
+                    .write_all(output)
+                    .map_err(|e| io_error(e, &timeout))
+            }
+        }
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
         let timeout = timeout.for_read();
         let budget = budget(&timeout)?;
         let sock = &self.stream.0;
+        // A head held back for a body that did not come (an event without one) goes now,
+        // within the budget its write was given.
+        if let Some(reason) = self.held_for.take() {
+            let held = self.buffers.take_held();
+            let timeout = NextTimeout { reason, ..timeout };
+            (&*sock)
+                .write_all(held)
+                .map_err(|e| io_error(e, &timeout))?;
+        }
         if let Some(set) = needs_change(self.read_timeout, budget) {
             sock.set_read_timeout(set)?;
             self.read_timeout = set;
