@@ -23,6 +23,8 @@ pub struct ConnInfo {
     /// Path and query the client opened, as sent.
     pub target: String,
     pub remote: SocketAddr,
+    /// `remote` as `WS-Remote-Addr` shows it, formatted once rather than at every event.
+    pub remote_text: String,
     /// Index of the `--route` that serves this connection.
     pub route: usize,
     /// The client's handshake headers chosen by `--pass-header` (lowercase names).

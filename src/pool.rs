@@ -208,6 +208,7 @@ mod tests {
         let conn = ConnInfo {
             id: "id".into(),
             target: "/".into(),
+            remote_text: String::new(),
             remote: "127.0.0.1:1".parse().unwrap(),
             route: 0,
             headers: Vec::new(),

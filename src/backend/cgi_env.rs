@@ -32,7 +32,7 @@ pub fn params(
     let script_name = script.prefix.trim_end_matches('/');
     let path_info = req.path.strip_prefix(script_name).unwrap_or("");
     let request_uri = match req.query.is_empty() {
-        true => req.path.clone(),
+        true => req.path.to_string(),
         false => format!("{}?{}", req.path, req.query),
     };
     let mut vars: Vec<(String, Vec<u8>)> = Vec::with_capacity(24 + req.headers.len());
@@ -86,14 +86,14 @@ mod tests {
     use super::*;
     use tungstenite::Bytes;
 
-    fn request() -> BackendRequest {
+    fn request() -> BackendRequest<'static> {
         BackendRequest {
-            query: "room=5".into(),
-            path: "/chat/lobby".into(),
+            query: "room=5",
+            path: "/chat/lobby",
             remote: Some("10.0.0.7:4242".parse().unwrap()),
             headers: vec![
-                ("WS-Event".into(), b"message".to_vec()),
-                ("cookie".into(), b"a=1".to_vec()),
+                ("WS-Event".into(), b"message"[..].into()),
+                ("cookie".into(), b"a=1"[..].into()),
             ],
             content_type: Some("text/plain; charset=utf-8"),
             body: Bytes::from_static(b"hello"),

@@ -50,13 +50,19 @@ impl HttpBackend {
         }
     }
 
-    pub fn send(&self, req: &BackendRequest) -> Result<Reply, BackendError> {
+    pub fn send(&self, req: &BackendRequest<'_>) -> Result<Reply, BackendError> {
         let mut builder = match (&self.uri, req.query.is_empty()) {
             (Some(uri), true) => self.agent.post(uri.clone()),
-            _ => self.agent.post(with_query(&self.url, &req.query)),
+            _ => self.agent.post(with_query(&self.url, req.query)),
         };
         for (name, value) in &req.headers {
-            builder = builder.header_raw(name, value);
+            // Names are sent as documented (`WS-Event`); keeping a name's case costs ureq a
+            // record per header, so a name that is lowercase already (a passed client header)
+            // goes without one.
+            builder = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+                true => builder.header_raw(name, value),
+                false => builder.header(name.as_ref(), value.as_ref()),
+            };
         }
         if let Some(ct) = req.content_type {
             builder = builder.content_type(ct);
@@ -164,7 +170,47 @@ fn is_connect_error(e: &io::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::with_query;
+    use super::*;
+    use std::borrow::Cow;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    #[test]
+    fn header_names_keep_their_case_on_the_wire() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/ws", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0; 4096];
+            while !got.ends_with(b"\r\n\r\nhi") {
+                let n = sock.read(&mut buf).unwrap();
+                assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let backend = HttpBackend::new(&url, Duration::from_secs(5), 1024, 1);
+        let req = BackendRequest {
+            query: "room=5",
+            path: "/chat",
+            remote: None,
+            headers: vec![
+                (Cow::Borrowed("WS-Event"), Cow::Borrowed(&b"message"[..])),
+                (Cow::Borrowed("cookie"), Cow::Borrowed(&b"a=1"[..])),
+            ],
+            content_type: Some(super::super::request::TEXT),
+            body: Bytes::from_static(b"hi"),
+        };
+        let reply = backend.send(&req).unwrap();
+        assert_eq!(&reply.body[..], b"ok");
+        let head = server.join().unwrap();
+        assert!(head.starts_with("POST /ws?room=5 HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("\r\nWS-Event: message\r\n"), "{head}");
+        assert!(head.contains("\r\ncookie: a=1\r\n"), "{head}");
+    }
 
     #[test]
     fn query_is_appended() {

@@ -202,7 +202,7 @@ fn backend_code(routes: &[Route]) -> Vec<PathBuf> {
 
 /// Adds `WS-Timestamp` and `WS-Signature` (see `sign`); signed at each attempt, so a retry
 /// carries a fresh timestamp.
-fn sign_request(req: &mut request::BackendRequest, event: &Event, secret: &str) {
+fn sign_request(req: &mut request::BackendRequest<'_>, event: &Event, secret: &str) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -213,9 +213,9 @@ fn sign_request(req: &mut request::BackendRequest, event: &Event, secret: &str) 
     };
     let signature = sign::signature(secret, now, id, event.kind.name().as_str(), &seq, &req.body);
     req.headers
-        .push(("WS-Timestamp".into(), now.to_string().into_bytes()));
+        .push(("WS-Timestamp".into(), now.to_string().into_bytes().into()));
     req.headers
-        .push(("WS-Signature".into(), signature.into_bytes()));
+        .push(("WS-Signature".into(), signature.into_bytes().into()));
 }
 
 fn check_status(reply: Reply) -> Result<Reply, BackendError> {

@@ -10,18 +10,18 @@ use tungstenite::Bytes;
 use crate::config::EventFormat;
 use crate::events::{Event, EventKind};
 
-/// One event, ready to send.
+/// One event, ready to send. It borrows what it can from the event: most events allocate
+/// only their sequence number's text.
 #[derive(Debug, Clone)]
-pub struct BackendRequest {
+pub struct BackendRequest<'a> {
     /// The WebSocket URL's query string, to append to the backend URL (may be empty).
-    pub query: String,
+    pub query: &'a str,
     /// The WebSocket path (no query); empty for `reset`. CGI derives `PATH_INFO` from it.
-    pub path: String,
+    pub path: &'a str,
     /// The client's address; `None` for `reset`.
     pub remote: Option<std::net::SocketAddr>,
     /// Header names as documented (`WS-Event`, ...); passed client headers keep lowercase names.
-    /// The protocol's own names are static: most events allocate no name at all.
-    pub headers: Vec<(Cow<'static, str>, Vec<u8>)>,
+    pub headers: Vec<(Cow<'a, str>, Cow<'a, [u8]>)>,
     pub content_type: Option<&'static str>,
     pub body: Bytes,
 }
@@ -30,7 +30,7 @@ pub const TEXT: &str = "text/plain; charset=utf-8";
 pub const BINARY: &str = "application/octet-stream";
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
-pub fn build(event: &Event, format: EventFormat) -> BackendRequest {
+pub fn build(event: &Event, format: EventFormat) -> BackendRequest<'_> {
     let fields = fields(event);
     let (content_type, body) = match (format, &event.kind) {
         (EventFormat::Form, _) => (Some(FORM), Bytes::from(form_body(event, &fields))),
@@ -46,20 +46,20 @@ pub fn build(event: &Event, format: EventFormat) -> BackendRequest {
     }
     if let Some(conn) = &event.conn {
         for (name, value) in &conn.headers {
-            headers.push((Cow::Owned(name.clone()), value.clone().into_bytes()));
+            headers.push((
+                Cow::Borrowed(name.as_str()),
+                Cow::Borrowed(value.as_bytes()),
+            ));
         }
     }
     for (name, value) in &event.meta {
         let name = Cow::Owned(format!("WS-Meta-{name}"));
-        headers.push((name, header_safe(value.as_bytes().to_vec())));
+        headers.push((name, header_safe(Cow::Borrowed(value.as_bytes()))));
     }
-    let query = event.conn.as_ref().map_or("", |c| c.query()).to_string();
-    let path = event.conn.as_ref().map_or("", |c| c.path()).to_string();
-    let remote = event.conn.as_ref().map(|c| c.remote);
     BackendRequest {
-        query,
-        path,
-        remote,
+        query: event.conn.as_ref().map_or("", |c| c.query()),
+        path: event.conn.as_ref().map_or("", |c| c.path()),
+        remote: event.conn.as_ref().map(|c| c.remote),
         headers,
         content_type,
         body,
@@ -67,26 +67,27 @@ pub fn build(event: &Event, format: EventFormat) -> BackendRequest {
 }
 
 /// The protocol fields as (header name, value).
-fn fields(event: &Event) -> Vec<(&'static str, Vec<u8>)> {
-    let mut f: Vec<(&'static str, Vec<u8>)> = Vec::with_capacity(8);
-    f.push(("WS-Event", event.kind.name().as_str().into()));
-    f.push(("WS-Boot-Id", event.boot_id.as_bytes().to_vec()));
+fn fields(event: &Event) -> Vec<(&'static str, Cow<'_, [u8]>)> {
+    let mut f: Vec<(&'static str, Cow<'_, [u8]>)> = Vec::with_capacity(8);
+    let text = |s: &'static str| Cow::Borrowed(s.as_bytes());
+    f.push(("WS-Event", text(event.kind.name().as_str())));
+    f.push(("WS-Boot-Id", Cow::Borrowed(event.boot_id.as_bytes())));
     if let Some(conn) = &event.conn {
-        f.push(("WS-Connection-Id", conn.id.clone().into_bytes()));
-        f.push(("WS-Seq", event.seq.to_string().into_bytes()));
-        f.push(("WS-Path", conn.target.clone().into_bytes()));
-        f.push(("WS-Remote-Addr", conn.remote.to_string().into_bytes()));
+        f.push(("WS-Connection-Id", Cow::Borrowed(conn.id.as_bytes())));
+        f.push(("WS-Seq", Cow::Owned(event.seq.to_string().into_bytes())));
+        f.push(("WS-Path", Cow::Borrowed(conn.target.as_bytes())));
+        f.push(("WS-Remote-Addr", Cow::Borrowed(conn.remote_text.as_bytes())));
     }
     match &event.kind {
         EventKind::Message { binary, .. } => {
             f.push((
                 "WS-Message-Type",
-                if *binary { "binary" } else { "text" }.into(),
+                text(if *binary { "binary" } else { "text" }),
             ));
         }
         EventKind::Close { code, reason } => {
-            f.push(("WS-Close-Code", code.to_string().into_bytes()));
-            f.push(("WS-Close-Reason", reason.clone().into_bytes()));
+            f.push(("WS-Close-Code", Cow::Owned(code.to_string().into_bytes())));
+            f.push(("WS-Close-Reason", Cow::Borrowed(reason.as_bytes())));
         }
         EventKind::Open | EventKind::Resume | EventKind::Reset => {}
     }
@@ -94,7 +95,7 @@ fn fields(event: &Event) -> Vec<(&'static str, Vec<u8>)> {
 }
 
 /// The form body of `--event-format form`: the same fields under short names.
-fn form_body(event: &Event, fields: &[(&'static str, Vec<u8>)]) -> Vec<u8> {
+fn form_body(event: &Event, fields: &[(&'static str, Cow<'_, [u8]>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, value) in fields {
         let key = match *name {
@@ -145,14 +146,20 @@ pub fn form_encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// Header values may not hold control characters; a close reason from a client may.
-fn header_safe(mut value: Vec<u8>) -> Vec<u8> {
+/// Header values may not hold control characters; a close reason or a meta value may. A clean
+/// value is not copied.
+fn header_safe(value: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    let unsafe_byte = |b: &u8| *b < 0x20 || *b == 0x7f;
+    if !value.iter().any(unsafe_byte) {
+        return value;
+    }
+    let mut value = value.into_owned();
     for b in &mut value {
-        if *b < 0x20 || *b == 0x7f {
+        if unsafe_byte(b) {
             *b = b' ';
         }
     }
-    value
+    Cow::Owned(value)
 }
 
 #[cfg(test)]
@@ -165,6 +172,7 @@ mod tests {
         let conn = ConnInfo {
             id: "abc".into(),
             target: "/chat?room=5".into(),
+            remote_text: "127.0.0.1:5000".into(),
             remote: "127.0.0.1:5000".parse().unwrap(),
             route: 0,
             headers: vec![("cookie".into(), "PHPSESSID=1".into())],
@@ -183,24 +191,23 @@ mod tests {
         req.headers
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| &v[..])
             .unwrap()
     }
 
     #[test]
     fn message_as_headers() {
-        let req = build(
-            &event(EventKind::Message {
-                data: Bytes::from_static(b"hi"),
-                binary: false,
-            }),
-            EventFormat::Headers,
-        );
+        let message = event(EventKind::Message {
+            data: Bytes::from_static(b"hi"),
+            binary: false,
+        });
+        let req = build(&message, EventFormat::Headers);
         assert_eq!(req.query, "room=5");
         assert_eq!(header(&req, "WS-Event"), b"message");
         assert_eq!(header(&req, "WS-Seq"), b"3");
         assert_eq!(header(&req, "WS-Path"), b"/chat?room=5");
         assert_eq!(header(&req, "WS-Message-Type"), b"text");
+        assert_eq!(header(&req, "WS-Remote-Addr"), b"127.0.0.1:5000");
         assert_eq!(header(&req, "cookie"), b"PHPSESSID=1");
         assert_eq!(header(&req, "WS-Meta-user"), b"al ice");
         assert_eq!(req.content_type, Some(TEXT));
@@ -213,7 +220,8 @@ mod tests {
             code: 1001,
             reason: "bye\nnow".into(),
         };
-        let req = build(&event(kind), EventFormat::Form);
+        let close = event(kind);
+        let req = build(&close, EventFormat::Form);
         assert_eq!(header(&req, "WS-Close-Reason"), b"bye now");
         let body = String::from_utf8(req.body.to_vec()).unwrap();
         assert_eq!(

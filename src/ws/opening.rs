@@ -313,6 +313,7 @@ pub(super) fn conn_info(
         id,
         target: upgrade.target.clone(),
         remote,
+        remote_text: remote.to_string(),
         route,
         headers,
         connected_at,
