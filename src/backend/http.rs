@@ -175,6 +175,51 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::TcpListener;
 
+    /// Reads one request with a body of `body` bytes and answers it, keeping the connection.
+    fn answer_one(sock: &mut std::net::TcpStream, body: usize) {
+        let mut got = Vec::new();
+        let mut buf = [0; 4096];
+        while got.len() < body || !got[..got.len() - body].ends_with(b"\r\n\r\n") {
+            let n = sock.read(&mut buf).unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .unwrap();
+    }
+
+    fn message(body: &'static [u8]) -> BackendRequest<'static> {
+        BackendRequest {
+            query: "",
+            path: "/",
+            remote: None,
+            headers: vec![(Cow::Borrowed("WS-Event"), Cow::Borrowed(&b"message"[..]))],
+            content_type: Some(super::super::request::TEXT),
+            body: Bytes::from_static(body),
+        }
+    }
+
+    /// The kept connection is checked when it is taken for the next request: one the backend
+    /// closed after answering is not used.
+    #[test]
+    fn a_kept_connection_the_backend_closed_is_not_reused() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut first, _) = listener.accept().unwrap();
+            answer_one(&mut first, 2);
+            drop(first);
+            let (mut second, _) = listener.accept().unwrap();
+            answer_one(&mut second, 2);
+        });
+        let backend = HttpBackend::new(&url, Duration::from_secs(5), 1024, 1);
+        assert_eq!(&backend.send(&message(b"a1")).unwrap().body[..], b"ok");
+        // The backend's FIN arrives while the connection rests in the pool.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(&backend.send(&message(b"a2")).unwrap().body[..], b"ok");
+        server.join().unwrap();
+    }
+
     #[test]
     fn header_names_keep_their_case_on_the_wire() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -6,7 +6,8 @@
 //! before every read and write, because its remaining time budget shrinks by microseconds
 //! from call to call (two more). With one event per request that was most of the syscalls a
 //! request made besides its write and read. Here the check is one `recv(MSG_PEEK |
-//! MSG_DONTWAIT)`, and a timeout is set only when it must change by more than [`SLACK`].
+//! MSG_DONTWAIT)`, made once per request rather than twice (see [`LeanTcp::is_open`]), and a
+//! timeout is set only when it must change by more than [`SLACK`].
 //!
 //! Its buffers are small and grow only for a large reply, and a request's head leaves in one
 //! send with its body (`backend::buffers`).
@@ -75,6 +76,7 @@ impl<In: Transport> Connector<In> for LeanTcpConnector {
                         read_timeout: None,
                         write_timeout: None,
                         held_for: None,
+                        replied: false,
                     };
                     let handle = Arc::downgrade(&transport.stream) as Weak<dyn ShutdownHandle>;
                     (details.register_shutdown)(handle)?;
@@ -108,6 +110,9 @@ pub struct LeanTcp {
     /// A request head is held back in the buffers (see [`GrowingBuffers::queue`]); what its
     /// write would time out as.
     held_for: Option<ureq::Timeout>,
+    /// Input was read since the last `is_open`: a reply came, and the pool's check on putting
+    /// the connection back is the first of two.
+    replied: bool,
 }
 
 impl Transport for LeanTcp {
@@ -171,12 +176,21 @@ impl Transport for LeanTcp {
             }
         };
         self.buffers.input_appended(amount);
+        self.replied = true;
         Ok(amount > 0)
     }
 
     /// A kept connection is reusable when reading would block: no bytes nobody asked for, no
     /// end of stream, no error.
+    ///
+    /// ureq asks twice per request: when the connection goes back to the pool after a reply,
+    /// and when the next request takes it out. The first question is answered without looking:
+    /// the second makes the same check before anything is sent, and a connection that failed
+    /// it in between is dropped then, as it would have been.
     fn is_open(&mut self) -> bool {
+        if std::mem::take(&mut self.replied) {
+            return true;
+        }
         let mut byte = 0u8;
         // SAFETY: a valid socket and a one-byte buffer we own; MSG_PEEK leaves the data queued.
         let n = unsafe {
