@@ -175,8 +175,9 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::TcpListener;
 
-    /// Reads one request with a body of `body` bytes and answers it, keeping the connection.
-    fn answer_one(sock: &mut std::net::TcpStream, body: usize) {
+    /// Reads one request with a body of `body` bytes and answers it, keeping the connection;
+    /// returns the request as received.
+    fn answer_one(sock: &mut std::net::TcpStream, body: usize) -> String {
         let mut got = Vec::new();
         let mut buf = [0; 4096];
         while got.len() < body || !got[..got.len() - body].ends_with(b"\r\n\r\n") {
@@ -186,6 +187,7 @@ mod tests {
         }
         sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
             .unwrap();
+        String::from_utf8(got).unwrap()
     }
 
     fn message(body: &'static [u8]) -> BackendRequest<'static> {
@@ -226,16 +228,7 @@ mod tests {
         let url = format!("http://{}/ws", listener.local_addr().unwrap());
         let server = std::thread::spawn(move || {
             let (mut sock, _) = listener.accept().unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0; 4096];
-            while !got.ends_with(b"\r\n\r\nhi") {
-                let n = sock.read(&mut buf).unwrap();
-                assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
-                got.extend_from_slice(&buf[..n]);
-            }
-            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                .unwrap();
-            String::from_utf8(got).unwrap()
+            answer_one(&mut sock, 2)
         });
         let backend = HttpBackend::new(&url, Duration::from_secs(5), 1024, 1);
         let req = BackendRequest {
