@@ -7,12 +7,13 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use tungstenite::Bytes;
 use ureq::Agent;
-use ureq::http::Uri;
+use ureq::http::{Extensions, HeaderValue, Uri};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{Connector, NextTimeout};
 
 use super::request::BackendRequest;
 use super::tcp::LeanTcpConnector;
+use super::wire_names;
 use crate::events::BackendError;
 use crate::reply::Reply;
 
@@ -23,6 +24,8 @@ pub struct HttpBackend {
     /// `url` parsed once: an event without a query string reuses it (a cheap clone).
     uri: Option<Uri>,
     max_body: u64,
+    /// ureq's record of the protocol's header names' case, cloned into every request.
+    casing: Extensions,
 }
 
 impl HttpBackend {
@@ -40,8 +43,10 @@ impl HttpBackend {
             .max_idle_connections_per_host(idle)
             .user_agent(concat!("wscgi/", env!("CARGO_PKG_VERSION")))
             .build();
+        let agent = Agent::with_parts(config, connector(), DirectResolver);
         HttpBackend {
-            agent: Agent::with_parts(config, connector(), DirectResolver),
+            casing: wire_names::casing(&agent),
+            agent,
             url: url.to_string(),
             uri: url.parse().ok(),
             // ureq's limit fails on the read that finds the end of a body of exactly `limit`
@@ -55,13 +60,23 @@ impl HttpBackend {
             (Some(uri), true) => self.agent.post(uri.clone()),
             _ => self.agent.post(with_query(&self.url, req.query)),
         };
+        // Names are sent as documented (`WS-Event`): see `wire_names`. A name that is
+        // lowercase already (a passed client header) needs no record of its case.
+        if let Some(extensions) = builder.extensions_mut() {
+            *extensions = self.casing.clone();
+        }
         for (name, value) in &req.headers {
-            // Names are sent as documented (`WS-Event`); keeping a name's case costs ureq a
-            // record per header, so a name that is lowercase already (a passed client header)
-            // goes without one.
-            builder = match name.bytes().any(|b| b.is_ascii_uppercase()) {
-                true => builder.header_raw(name, value),
-                false => builder.header(name.as_ref(), value.as_ref()),
+            builder = match (wire_names::known(name), builder.headers_mut()) {
+                (Some(known), Some(headers)) => {
+                    let value = HeaderValue::from_bytes(value)
+                        .map_err(|e| BackendError::Invalid(format!("{name}: {e}")))?;
+                    headers.append(known, value);
+                    builder
+                }
+                _ if name.bytes().any(|b| b.is_ascii_uppercase()) => {
+                    builder.header_raw(name, value)
+                }
+                _ => builder.header(name.as_ref(), value.as_ref()),
             };
         }
         if let Some(ct) = req.content_type {
@@ -237,7 +252,9 @@ mod tests {
             remote: None,
             headers: vec![
                 (Cow::Borrowed("WS-Event"), Cow::Borrowed(&b"message"[..])),
+                (Cow::Borrowed("WS-Seq"), Cow::Borrowed(&b"7"[..])),
                 (Cow::Borrowed("cookie"), Cow::Borrowed(&b"a=1"[..])),
+                (Cow::Owned("WS-Meta-user".into()), Cow::Borrowed(&b"al"[..])),
             ],
             content_type: Some(super::super::request::TEXT),
             body: Bytes::from_static(b"hi"),
@@ -248,6 +265,10 @@ mod tests {
         assert!(head.starts_with("POST /ws?room=5 HTTP/1.1\r\n"), "{head}");
         assert!(head.contains("\r\nWS-Event: message\r\n"), "{head}");
         assert!(head.contains("\r\ncookie: a=1\r\n"), "{head}");
+        assert!(head.contains("\r\nWS-Seq: 7\r\n"), "{head}");
+        assert!(head.contains("\r\nWS-Meta-user: al\r\n"), "{head}");
+        // Names of the protocol the request does not carry are not sent.
+        assert!(!head.contains("WS-Close-Code"), "{head}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod request;
 pub mod sign;
 pub mod spec;
 mod tcp;
+mod wire_names;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
