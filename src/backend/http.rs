@@ -1,6 +1,7 @@
 //! The HTTP backend: one POST per event through a shared keep-alive ureq agent.
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -19,7 +20,8 @@ use crate::reply::Reply;
 
 #[derive(Debug)]
 pub struct HttpBackend {
-    agent: Agent,
+    /// One agent per worker, each with a pool of its own (see [`HttpBackend::agent`]).
+    agents: Vec<Agent>,
     url: String,
     /// `url` parsed once: an event without a query string reuses it (a cheap clone).
     uri: Option<Uri>,
@@ -29,8 +31,8 @@ pub struct HttpBackend {
 }
 
 impl HttpBackend {
-    /// `idle` is how many keep-alive connections to keep: one per worker is enough.
-    pub fn new(url: &str, timeout: Duration, max_body: usize, idle: usize) -> HttpBackend {
+    /// `workers`: how many threads send; each keeps its own connection alive.
+    pub fn new(url: &str, timeout: Duration, max_body: usize, workers: usize) -> HttpBackend {
         let config = Agent::config_builder()
             // 4xx and 5xx are answers with a meaning; we map them ourselves.
             .http_status_as_error(false)
@@ -39,14 +41,17 @@ impl HttpBackend {
             .proxy(None)
             .timeout_global(Some(timeout))
             .max_redirects(0)
-            .max_idle_connections(idle)
-            .max_idle_connections_per_host(idle)
+            // Its own kept connection, and room for one more should two threads share it.
+            .max_idle_connections(2)
+            .max_idle_connections_per_host(2)
             .user_agent(concat!("wscgi/", env!("CARGO_PKG_VERSION")))
             .build();
-        let agent = Agent::with_parts(config, connector(), DirectResolver);
+        let agents: Vec<Agent> = (0..workers.max(1))
+            .map(|_| Agent::with_parts(config.clone(), connector(), DirectResolver))
+            .collect();
         HttpBackend {
-            casing: wire_names::casing(&agent),
-            agent,
+            casing: wire_names::casing(&agents[0]),
+            agents,
             url: url.to_string(),
             uri: url.parse().ok(),
             // ureq's limit fails on the read that finds the end of a body of exactly `limit`
@@ -55,10 +60,19 @@ impl HttpBackend {
         }
     }
 
+    /// The calling thread's agent. ureq's pool is one list behind one lock that every request
+    /// searches and every reply purges (comparing each kept connection with every other): with
+    /// an agent per worker thread, that list holds the thread's own connection.
+    fn agent(&self) -> &Agent {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local!(static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed));
+        &self.agents[SLOT.with(|slot| *slot) % self.agents.len()]
+    }
+
     pub fn send(&self, req: &BackendRequest<'_>) -> Result<Reply, BackendError> {
         let mut builder = match (&self.uri, req.query.is_empty()) {
-            (Some(uri), true) => self.agent.post(uri.clone()),
-            _ => self.agent.post(with_query(&self.url, req.query)),
+            (Some(uri), true) => self.agent().post(uri.clone()),
+            _ => self.agent().post(with_query(&self.url, req.query)),
         };
         // Names are sent as documented (`WS-Event`): see `wire_names`. A name that is
         // lowercase already (a passed client header) needs no record of its case.

@@ -38,9 +38,11 @@ const NAMES: [(&str, HeaderName); 11] = [
 
 /// The `HeaderName` of a protocol name, if `name` is one.
 pub fn known(name: &str) -> Option<HeaderName> {
+    // Only names of the protocol's prefix are looked for, and those by length first.
+    let rest = name.strip_prefix("WS-")?;
     NAMES
         .iter()
-        .find(|(documented, _)| *documented == name)
+        .find(|(documented, _)| documented.len() == name.len() && &documented[3..] == rest)
         .map(|(_, header)| header.clone())
 }
 
