@@ -30,6 +30,11 @@
 #                    upstream, access log off) -> the same backend, same concurrency and body
 #                    size; requests/s and nginx's CPU per request (whole process tree, user +
 #                    system, as bench-load measures wscgi's)
+#   shape-floor      reference for the echo scenario: examples/bench/shape_floor.rs, the
+#                    design card's shape and nothing else (a mio reactor, a queue to blocking
+#                    worker threads, one HTTP request per message over a kept connection, the
+#                    reply back through a waker), against the same backend: what the shape
+#                    itself costs, so that wscgi/shape-floor is what wscgi's own code adds
 #   write-ceiling    reference for the fanout scenarios: examples/bench/write_ceiling.rs holds
 #   write-ceiling1   the same subscribers and on each publish writes one pre-framed message
 #                    to every socket in a tight loop, from one thread per core (write-ceiling)
@@ -44,7 +49,7 @@
 #   --repeat N               run every scenario N times, report medians (default 1)
 #   --scenarios "LIST"       subset of: idle echo echo1 fanout connect cluster deflate (default all)
 #   --servers "LIST"         subset of: wscgi wscgi-tls pushpin pushpin-raised websocketd
-#                            nginx-hop write-ceiling write-ceiling1
+#                            nginx-hop shape-floor write-ceiling write-ceiling1
 #   --pushpin-backend KIND   rust (default, bench-fast-backend) or python
 #                            (examples/bench/pushpin_backend.py)
 #   --no-install             do not apt-get install missing peers (they are skipped)
@@ -72,7 +77,7 @@ OUT=""
 PUSHPIN_BACKEND=rust
 BASELINE=""
 SCENARIOS="idle echo echo1 fanout connect cluster deflate"
-SERVERS="wscgi wscgi-tls pushpin pushpin-raised websocketd nginx-hop write-ceiling write-ceiling1"
+SERVERS="wscgi wscgi-tls pushpin pushpin-raised websocketd nginx-hop shape-floor write-ceiling write-ceiling1"
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -165,7 +170,7 @@ BIN=$ROOT/target/bench-bin
 mkdir -p "$BIN"
 step "cargo build --release (wscgi, bench-load, bench-fast-backend)"
 cargo build --release --quiet --bin wscgi --example bench-load --example bench-fast-backend \
-    --example bench-write-ceiling
+    --example bench-write-ceiling --example bench-shape-floor
 cp "$ROOT/target/release/wscgi" "$BIN/wscgi"
 cp "$ROOT/target/release/examples/bench-load" "$BIN/bench-load"
 if wanted wscgi-tls; then
@@ -185,6 +190,7 @@ WSCGI_TLS=$BIN/wscgi-tls
 LOAD=$BIN/bench-load
 FAST=$ROOT/target/release/examples/bench-fast-backend
 CEILING=$ROOT/target/release/examples/bench-write-ceiling
+FLOOR=$ROOT/target/release/examples/bench-shape-floor
 
 # The generator and the servers hold up to 10,000 sockets each.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -378,6 +384,12 @@ EOF
             SRV_PID=$LAST_PID; BACKEND_PID=$PP_BACKEND_PID
             PUSH_URL="http://127.0.0.1:$push/publish/"; PUSH_FORMAT=pushpin
             wait_port "$push" "$SRV_PID" 20 || { echo "$name: push API did not start" >&2; return 1; }
+            ;;
+        shape-floor)
+            start_bg "$TMP/shape-floor-$N_STARTS.log" "$FLOOR" --listen "127.0.0.1:$port" \
+                --backend "127.0.0.1:$FB_PORT"
+            SRV_PID=$LAST_PID; BACKEND_PID=$FB_PID
+            PUSH_URL=""; PUSH_FORMAT=raw
             ;;
         write-ceiling|write-ceiling1)
             push=$(free_port)
@@ -580,7 +592,7 @@ for rep in $(seq "$REPEAT"); do
         step "[$rep/$REPEAT] echo: C=$ECHO_C, $ECHO_M messages of $SIZE B each (≤ ${ECHO_DUR}s)"
         ceiling ceiling "$ECHO_C"
         nginx_hop echo "$ECHO_C"
-        for s in wscgi wscgi-before pushpin websocketd; do
+        for s in wscgi wscgi-before shape-floor pushpin websocketd; do
             wanted "$s" || continue
             scenario_on echo "$s" $((ECHO_DUR + 60)) echo -c "$ECHO_C" -m "$ECHO_M" -b "$SIZE" \
                 --duration "$ECHO_DUR"

@@ -4,7 +4,7 @@
 Each line of results.jsonl is one bench-load (or wrk ceiling) JSON result with two
 fields added by compare.sh: "key" (the scenario with its size, e.g. "fanout10000")
 and "server" (wscgi, wscgi-tls, pushpin, pushpin-raised, websocketd, ceiling, ceiling1, and the
-references nginx-hop, write-ceiling, write-ceiling1).
+references nginx-hop, shape-floor, write-ceiling, write-ceiling1).
 With several repetitions, every number is the median over them.
 
 Usage: report.py RESULTS.jsonl [--binary-bytes N] [--sizes "idle=10000 ..."]
@@ -16,8 +16,9 @@ import sys
 
 PEERS = ["pushpin", "pushpin-raised", "websocketd"]
 # What a server doing wscgi's work could at best cost on the machine of the run: the best HTTP
-# reverse proxy making the same hop (echo), and a bare loop of writes (fan-out).
-REFS = ["nginx-hop", "write-ceiling", "write-ceiling1"]
+# reverse proxy making the same hop (echo), and a bare loop of writes (fan-out); and what the
+# design card's shape alone costs (echo).
+REFS = ["nginx-hop", "shape-floor", "write-ceiling", "write-ceiling1"]
 COLUMNS = ["wscgi", "wscgi-before", "wscgi-tls"] + PEERS + ["ceiling"] + REFS
 HEAD = {
     "wscgi": "wscgi",
@@ -28,6 +29,7 @@ HEAD = {
     "websocketd": "websocketd",
     "ceiling": "backend ceiling (wrk)",
     "nginx-hop": "nginx hop",
+    "shape-floor": "shape floor",
     "write-ceiling": "write ceiling (thread per core)",
     "write-ceiling1": "write ceiling (1 thread)",
 }

@@ -20,12 +20,21 @@ use crate::reply::Reply;
 
 #[derive(Debug)]
 pub struct HttpBackend {
-    /// One agent per worker, each with a pool of its own (see [`HttpBackend::agent`]).
-    agents: Vec<Agent>,
+    /// One per worker thread (see [`HttpBackend::lane`]).
+    lanes: Vec<Lane>,
     url: String,
-    /// `url` parsed once: an event without a query string reuses it (a cheap clone).
-    uri: Option<Uri>,
     max_body: u64,
+}
+
+/// What one worker thread sends with, its own so that threads share no pool, lock or reference
+/// count: cloning a shared `Uri` or header name is an atomic increment on a cache line every
+/// worker writes to.
+#[derive(Debug)]
+struct Lane {
+    /// With a pool of its own, holding this thread's kept connection.
+    agent: Agent,
+    /// The backend URL parsed once: an event without a query string reuses it.
+    uri: Option<Uri>,
     /// ureq's record of the protocol's header names' case, cloned into every request.
     casing: Extensions,
 }
@@ -33,51 +42,44 @@ pub struct HttpBackend {
 impl HttpBackend {
     /// `workers`: how many threads send; each keeps its own connection alive.
     pub fn new(url: &str, timeout: Duration, max_body: usize, workers: usize) -> HttpBackend {
-        let config = Agent::config_builder()
-            // 4xx and 5xx are answers with a meaning; we map them ourselves.
-            .http_status_as_error(false)
-            // ureq would take a proxy from HTTP_PROXY/ALL_PROXY; our transport (tcp.rs) goes
-            // straight to the backend, as a local service should be reached.
-            .proxy(None)
-            .timeout_global(Some(timeout))
-            .max_redirects(0)
-            // Its own kept connection, and room for one more should two threads share it.
-            .max_idle_connections(2)
-            .max_idle_connections_per_host(2)
-            .user_agent(concat!("wscgi/", env!("CARGO_PKG_VERSION")))
-            .build();
-        let agents: Vec<Agent> = (0..workers.max(1))
-            .map(|_| Agent::with_parts(config.clone(), connector(), DirectResolver))
+        let lanes = (0..workers.max(1))
+            .map(|_| {
+                let agent = Agent::with_parts(config(timeout), connector(), DirectResolver);
+                Lane {
+                    casing: wire_names::casing(&agent),
+                    agent,
+                    uri: url.parse().ok(),
+                }
+            })
             .collect();
         HttpBackend {
-            casing: wire_names::casing(&agents[0]),
-            agents,
+            lanes,
             url: url.to_string(),
-            uri: url.parse().ok(),
             // ureq's limit fails on the read that finds the end of a body of exactly `limit`
             // bytes; one more byte of allowance accepts bodies of exactly --max-message.
             max_body: max_body as u64 + 1,
         }
     }
 
-    /// The calling thread's agent. ureq's pool is one list behind one lock that every request
+    /// The calling thread's lane. ureq's pool is one list behind one lock that every request
     /// searches and every reply purges (comparing each kept connection with every other): with
     /// an agent per worker thread, that list holds the thread's own connection.
-    fn agent(&self) -> &Agent {
+    fn lane(&self) -> &Lane {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         thread_local!(static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed));
-        &self.agents[SLOT.with(|slot| *slot) % self.agents.len()]
+        &self.lanes[SLOT.with(|slot| *slot) % self.lanes.len()]
     }
 
     pub fn send(&self, req: &BackendRequest<'_>) -> Result<Reply, BackendError> {
-        let mut builder = match (&self.uri, req.query.is_empty()) {
-            (Some(uri), true) => self.agent().post(uri.clone()),
-            _ => self.agent().post(with_query(&self.url, req.query)),
+        let lane = self.lane();
+        let mut builder = match (&lane.uri, req.query.is_empty()) {
+            (Some(uri), true) => lane.agent.post(uri.clone()),
+            _ => lane.agent.post(with_query(&self.url, req.query)),
         };
         // Names are sent as documented (`WS-Event`): see `wire_names`. A name that is
         // lowercase already (a passed client header) needs no record of its case.
         if let Some(extensions) = builder.extensions_mut() {
-            *extensions = self.casing.clone();
+            *extensions = lane.casing.clone();
         }
         for (name, value) in &req.headers {
             builder = match (wire_names::known(name), builder.headers_mut()) {
@@ -110,6 +112,23 @@ impl HttpBackend {
         reply.body = Bytes::from(body);
         Ok(reply)
     }
+}
+
+/// One lane's agent configuration.
+fn config(timeout: Duration) -> ureq::config::Config {
+    Agent::config_builder()
+        // 4xx and 5xx are answers with a meaning; we map them ourselves.
+        .http_status_as_error(false)
+        // ureq would take a proxy from HTTP_PROXY/ALL_PROXY; our transport (tcp.rs) goes
+        // straight to the backend, as a local service should be reached.
+        .proxy(None)
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        // Its own kept connection, and room for one more should two threads share the lane.
+        .max_idle_connections(2)
+        .max_idle_connections_per_host(2)
+        .user_agent(concat!("wscgi/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// Plain TCP, and TLS over it for `https://` backends when built with the `tls` feature.
