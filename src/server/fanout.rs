@@ -154,8 +154,10 @@ impl Recipients<'_> {
                 targets.extend(members.iter().filter(|k| !exclude.contains(k)));
             }
         }
+        // In slot order (a set's order is random): connections accepted one after another sit
+        // side by side, in wscgi's memory and in the kernel's, and are written in that order.
+        targets.sort_unstable_by_key(|k| k.index);
         if channels.len() > 1 {
-            targets.sort_unstable_by_key(|k| k.index);
             targets.dedup();
         }
         self.deliver(&targets, frames)
@@ -221,12 +223,21 @@ impl Recipients<'_> {
         frames: &mut Frames,
     ) -> Vec<Option<io::Result<usize>>> {
         // Two threads must never write to one socket (their frames could interleave): a target
-        // listed twice goes the queued way the second time.
-        let mut seen = HashSet::with_capacity(targets.len());
+        // listed twice goes the queued way the second time. A slot is one socket, so a bit per
+        // slot tells (cheaper than hashing thousands of keys).
+        let mut seen = vec![0u64; self.clients.capacity().div_ceil(64)];
+        let mut first = |index: usize| {
+            let (word, bit) = (index / 64, 1u64 << (index % 64));
+            let fresh = seen.get(word).is_some_and(|w| w & bit == 0);
+            if let Some(w) = seen.get_mut(word) {
+                *w |= bit;
+            }
+            fresh
+        };
         let (positions, sockets): (Vec<usize>, Vec<(&TcpStream, Bytes)>) = targets
             .iter()
             .enumerate()
-            .filter(|&(_, key)| seen.insert(*key))
+            .filter(|&(_, key)| first(key.index))
             .filter_map(|(i, &key)| {
                 Some((i, clients::peek(self.clients, key)?.direct_target(frames)?))
             })
