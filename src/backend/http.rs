@@ -1,6 +1,6 @@
 //! The HTTP backend: one POST per event through a shared keep-alive ureq agent.
 
-use std::io;
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -103,13 +103,16 @@ impl HttpBackend {
         let headers = response.headers().iter();
         let parts = headers.map(|(n, v)| (n.as_str(), v.as_bytes()));
         let mut reply = Reply::from_parts(response.status().as_u16(), parts, Bytes::new());
-        let body = response
-            .into_body()
-            .with_config()
-            .limit(self.max_body)
-            .read_to_vec()
-            .map_err(map_error)?;
-        reply.body = Bytes::from(body);
+        let mut body = response.into_body();
+        // Sized from Content-Length when there is one, so that a reply is read in one go
+        // rather than grown from a small probe.
+        let expected = body.content_length().unwrap_or(0).min(self.max_body);
+        let mut bytes = Vec::with_capacity(expected as usize + 1);
+        let mut reader = body.with_config().limit(self.max_body).reader();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| map_error(e.into()))?;
+        reply.body = Bytes::from(bytes);
         Ok(reply)
     }
 }
