@@ -108,7 +108,7 @@ pub struct Recipients<'a> {
     pub ids: &'a HashMap<String, ConnKey>,
     pub metrics: &'a mut Metrics,
     /// Threads a large fan-out is written by (see `ws::direct`).
-    pub writers: usize,
+    pub writers: &'a direct::Writers,
 }
 
 impl Recipients<'_> {
@@ -184,7 +184,7 @@ impl Recipients<'_> {
     }
 
     fn deliver(&mut self, targets: &[ConnKey], frames: &mut Frames) -> Sent {
-        let direct = match targets.len() >= PARALLEL_MIN && self.writers > 1 {
+        let direct = match targets.len() >= PARALLEL_MIN && self.writers.threads() > 1 {
             true => self.write_direct(targets, frames),
             false => (0..targets.len()).map(|_| None).collect(),
         };
@@ -244,7 +244,7 @@ impl Recipients<'_> {
             .unzip();
         let mut outcomes: Vec<Option<io::Result<usize>>> =
             (0..targets.len()).map(|_| None).collect();
-        let written = direct::write_parallel(&sockets, self.writers);
+        let written = self.writers.write(&sockets);
         for (i, w) in positions.into_iter().zip(written) {
             outcomes[i] = Some(w);
         }

@@ -24,6 +24,7 @@ use crate::pool::Pool;
 use crate::server::token;
 use crate::ws::close;
 use crate::ws::conn::{Conn, Limits, Readable};
+use crate::ws::direct;
 use crate::ws::handshake;
 use crate::ws::transport::Security;
 
@@ -62,7 +63,7 @@ pub struct Hub {
     /// 503 and connections with events waiting are read no further.
     queue_cap: usize,
     /// Threads a large fan-out is written by (see `ws::direct`): one per core, at most 4.
-    pub(super) writers: usize,
+    pub(super) writers: direct::Writers,
     /// Plain or TLS, for every client accepted (see `ws::transport`).
     pub security: Security,
     /// Resumable sessions by key, and the parked ones' budget (see `sessions.rs`).
@@ -102,7 +103,9 @@ impl Hub {
             failures: BurstLog::new("backend failed"),
             refusals: BurstLog::new("refusing new clients"),
             queue_cap,
-            writers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            writers: direct::Writers::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            ),
             security: Security::Plain,
             sessions,
             offloads: Default::default(),
@@ -297,7 +300,7 @@ impl Hub {
             channels: &mut self.channels,
             ids: &self.ids,
             metrics: &mut self.metrics,
-            writers: self.writers,
+            writers: &self.writers,
         });
         for key in sent.failed {
             self.after(key);
