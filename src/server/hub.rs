@@ -103,9 +103,7 @@ impl Hub {
             failures: BurstLog::new("backend failed"),
             refusals: BurstLog::new("refusing new clients"),
             queue_cap,
-            writers: direct::Writers::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
-            ),
+            writers: direct::Writers::per_core(),
             security: Security::Plain,
             sessions,
             offloads: Default::default(),

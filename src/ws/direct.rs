@@ -69,6 +69,11 @@ impl Writers {
         }
     }
 
+    /// One thread per core, up to four.
+    pub fn per_core() -> Writers {
+        Writers::new(thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+    }
+
     pub fn threads(&self) -> usize {
         self.threads
     }
