@@ -1,6 +1,7 @@
 //! The HTTP backend: one POST per event through a shared keep-alive ureq agent.
 
 use std::io::{self, Read};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -20,8 +21,10 @@ use crate::reply::Reply;
 
 #[derive(Debug)]
 pub struct HttpBackend {
-    /// One per worker thread (see [`HttpBackend::lane`]).
-    lanes: Vec<Lane>,
+    /// One per worker thread (see [`HttpBackend::lane`]), made by its thread's first request:
+    /// a worker that never sends holds none.
+    lanes: Vec<OnceLock<Lane>>,
+    timeout: Duration,
     url: String,
     max_body: u64,
 }
@@ -42,18 +45,9 @@ struct Lane {
 impl HttpBackend {
     /// `workers`: how many threads send; each keeps its own connection alive.
     pub fn new(url: &str, timeout: Duration, max_body: usize, workers: usize) -> HttpBackend {
-        let lanes = (0..workers.max(1))
-            .map(|_| {
-                let agent = Agent::with_parts(config(timeout), connector(), DirectResolver);
-                Lane {
-                    casing: wire_names::casing(&agent),
-                    agent,
-                    uri: url.parse().ok(),
-                }
-            })
-            .collect();
         HttpBackend {
-            lanes,
+            lanes: (0..workers.max(1)).map(|_| OnceLock::new()).collect(),
+            timeout,
             url: url.to_string(),
             // ureq's limit fails on the read that finds the end of a body of exactly `limit`
             // bytes; one more byte of allowance accepts bodies of exactly --max-message.
@@ -67,7 +61,15 @@ impl HttpBackend {
     fn lane(&self) -> &Lane {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         thread_local!(static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed));
-        &self.lanes[SLOT.with(|slot| *slot) % self.lanes.len()]
+        let lane = &self.lanes[SLOT.with(|slot| *slot) % self.lanes.len()];
+        lane.get_or_init(|| {
+            let agent = Agent::with_parts(config(self.timeout), connector(), DirectResolver);
+            Lane {
+                casing: wire_names::casing(&agent),
+                agent,
+                uri: self.url.parse().ok(),
+            }
+        })
     }
 
     pub fn send(&self, req: &BackendRequest<'_>) -> Result<Reply, BackendError> {
