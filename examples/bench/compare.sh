@@ -57,7 +57,8 @@
 #   --keep                   keep the temporary directory (configs, server logs)
 #   --baseline BIN           also run an earlier wscgi binary (server wscgi-before) in the
 #                            idle, echo, fanout and connect scenarios, beside this one, so that
-#                            a change is measured before and after in one run
+#                            a change is measured before and after in one run (the two take
+#                            turns going first, round by round)
 #
 # The deflate scenario is wscgi alone, with and without permessage-deflate (the load generator
 # offers it like a browser, `--deflate`): chat-like JSON of about 200 B and a 16 KB JSON
@@ -577,13 +578,18 @@ print("%.0f requests/s, nginx CPU %.1f µs per request" % (r["requests_per_s"], 
 
 has_scenario() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
+# wscgi and --baseline's build take turns going first, round by round: whichever runs first after
+# another server's run meets a different machine (sockets in TIME_WAIT, caches), and a fixed
+# order would bias their ratio.
+pair() { if [ $((rep % 2)) = 1 ]; then echo "wscgi wscgi-before"; else echo "wscgi-before wscgi"; fi; }
+
 # --- the runs ---
 
 START=$SECONDS
 for rep in $(seq "$REPEAT"); do
     if has_scenario idle; then
         step "[$rep/$REPEAT] idle: $IDLE_N connections held ${IDLE_HOLD}s"
-        for s in wscgi wscgi-before wscgi-tls pushpin websocketd; do
+        for s in $(pair) wscgi-tls pushpin websocketd; do
             wanted "$s" || continue
             scenario_on idle "$s" $((IDLE_N / 1000 + 60)) idle -n "$IDLE_N" --hold "$IDLE_HOLD"
         done
@@ -592,7 +598,7 @@ for rep in $(seq "$REPEAT"); do
         step "[$rep/$REPEAT] echo: C=$ECHO_C, $ECHO_M messages of $SIZE B each (≤ ${ECHO_DUR}s)"
         ceiling ceiling "$ECHO_C"
         nginx_hop echo "$ECHO_C"
-        for s in wscgi wscgi-before shape-floor pushpin websocketd; do
+        for s in $(pair) shape-floor pushpin websocketd; do
             wanted "$s" || continue
             scenario_on echo "$s" $((ECHO_DUR + 60)) echo -c "$ECHO_C" -m "$ECHO_M" -b "$SIZE" \
                 --duration "$ECHO_DUR"
@@ -610,7 +616,7 @@ for rep in $(seq "$REPEAT"); do
     if has_scenario fanout; then
         for n in $FANOUT_NS; do
             step "[$rep/$REPEAT] fanout: $n subscribers, $FANOUT_K publishes of $SIZE B (≤ ${FANOUT_DUR}s)"
-            for s in wscgi wscgi-before pushpin pushpin-raised write-ceiling write-ceiling1; do
+            for s in $(pair) pushpin pushpin-raised write-ceiling write-ceiling1; do
                 wanted "$s" || continue
                 scenario_on "fanout$n" "$s" $((n / 500 + FANOUT_DUR + 90)) fanout -n "$n" \
                     -k "$FANOUT_K" -b "$SIZE" --duration "$FANOUT_DUR" \
@@ -645,7 +651,7 @@ for rep in $(seq "$REPEAT"); do
     fi
     if has_scenario connect; then
         step "[$rep/$REPEAT] connect: C=$CONNECT_C for ${CONNECT_DUR}s"
-        for s in wscgi wscgi-before wscgi-tls pushpin websocketd; do
+        for s in $(pair) wscgi-tls pushpin websocketd; do
             wanted "$s" || continue
             scenario_on connect "$s" $((CONNECT_DUR + 60)) connect -c "$CONNECT_C" \
                 --duration "$CONNECT_DUR"
