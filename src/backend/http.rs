@@ -243,6 +243,16 @@ mod tests {
         String::from_utf8(got).unwrap()
     }
 
+    /// A listener for the test's backend, and wscgi's HTTP backend pointed at `path` on it.
+    fn listening(path: &str) -> (TcpListener, HttpBackend) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}{path}", listener.local_addr().unwrap());
+        (
+            listener,
+            HttpBackend::new(&url, Duration::from_secs(5), 1024, 1),
+        )
+    }
+
     fn message(body: &'static [u8]) -> BackendRequest<'static> {
         BackendRequest {
             query: "",
@@ -258,8 +268,7 @@ mod tests {
     /// closed after answering is not used.
     #[test]
     fn a_kept_connection_the_backend_closed_is_not_reused() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (listener, backend) = listening("/");
         let server = std::thread::spawn(move || {
             let (mut first, _) = listener.accept().unwrap();
             answer_one(&mut first, 2);
@@ -267,7 +276,6 @@ mod tests {
             let (mut second, _) = listener.accept().unwrap();
             answer_one(&mut second, 2);
         });
-        let backend = HttpBackend::new(&url, Duration::from_secs(5), 1024, 1);
         assert_eq!(&backend.send(&message(b"a1")).unwrap().body[..], b"ok");
         // The backend's FIN arrives while the connection rests in the pool.
         std::thread::sleep(Duration::from_millis(100));
@@ -277,13 +285,11 @@ mod tests {
 
     #[test]
     fn header_names_keep_their_case_on_the_wire() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/ws", listener.local_addr().unwrap());
+        let (listener, backend) = listening("/ws");
         let server = std::thread::spawn(move || {
             let (mut sock, _) = listener.accept().unwrap();
             answer_one(&mut sock, 2)
         });
-        let backend = HttpBackend::new(&url, Duration::from_secs(5), 1024, 1);
         let req = BackendRequest {
             query: "room=5",
             path: "/chat",

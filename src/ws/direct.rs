@@ -10,7 +10,7 @@
 //! connection's frames are queued and encrypted on the reactor.
 
 use std::cell::OnceCell;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::mpsc::{self, Sender};
 use std::thread;
@@ -151,7 +151,8 @@ fn start(n: usize) -> Vec<Sender<Batch>> {
     helpers
 }
 
-/// One non-blocking send of `bytes` on socket `fd`, as `write_each` makes through the socket.
+/// One non-blocking send of `bytes` on socket `fd`: bytes taken (0 when the socket is full), or
+/// the error.
 fn send(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
     loop {
         // SAFETY: `bytes` is a valid buffer of that length; `fd` is a socket kept open for the
@@ -176,19 +177,11 @@ fn send(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// This thread's share: the same `send` the helpers make, on sockets it borrows.
 fn write_each(targets: &[(&TcpStream, Bytes)]) -> Vec<io::Result<usize>> {
     targets
         .iter()
-        .map(|(sock, bytes)| {
-            let mut sock = *sock;
-            loop {
-                match sock.write(bytes) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(0),
-                    other => break other,
-                }
-            }
-        })
+        .map(|(sock, bytes)| send(sock.as_raw_fd(), bytes))
         .collect()
 }
 
